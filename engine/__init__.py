@@ -1,0 +1,12 @@
+"""tsize: transformer sizing and GPU-fleet planning over whole grids.
+
+The formulas live in small modules of pure numpy functions (``params``,
+``flops``, ``activations``, ``memory``, ``parallel``, ``training``);
+``evaluate`` composes them into the outputs declared in ``registry``.
+"""
+
+__version__ = "0.1.0"
+
+from engine.api import size  # noqa: E402
+
+__all__ = ["size", "__version__"]

@@ -1,0 +1,165 @@
+"""Activation memory: the bytes autograd saves for backward.
+
+What is counted is exactly what ``torch.autograd.graph.saved_tensors_hooks``
+sees during one forward pass of the reference implementations (nanoGPT's GPT
+for the gpt2 family, Hugging Face ``transformers`` for the others),
+deduplicated by storage and excluding parameter storages. Autocast's
+16-bit weight copies are accounted separately (``memory.weight_copies``).
+
+Byte widths come from the precision recipe and model:
+
+* ``act_bytes``: matmul inputs/outputs (the compute dtype);
+* ``residual_bytes``: the residual stream and norm inputs (fp32 under
+  autocast, whose master weights are fp32, else the compute dtype);
+* ``softmax_bytes``: the naive-attention softmax output (fp32 under CUDA
+  autocast or when the implementation asks for an fp32 softmax);
+* ``loss_bytes``: the log-softmax output saved by the cross-entropy loss;
+* ``dropout_mask_bytes``: 1 for CUDA's fused dropout (a bool mask); on CPU
+  PyTorch saves the scaled noise in the activation dtype instead.
+
+The notation follows Korthikanti et al. 2022, "Reducing Activation
+Recomputation in Large Transformer Models", section 4.1 (``s`` = sequence,
+``b`` = batch, ``h`` = hidden, ``a`` = heads), generalised to grouped-query
+attention, gated MLPs, mixture-of-experts and fp32 pieces. Per-token
+functions return [bytes/token]; ``total`` returns [bytes].
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _f(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def norm(*, d_model, rmsnorm, residual_bytes):
+    """Saved by one norm [bytes/token], its output excluded (the next matmul saves that).
+
+    LayerNorm (fused ATen kernel) saves its input and fp32 mean and
+    reciprocal std: ``r*d + 8``. Hugging Face's Python RMSNorm saves an fp32
+    copy of its input, the fp32 reciprocal RMS, and the normalised tensor
+    before the gain multiply: ``4*d + 4 + r*d``.
+    """
+    d = _f(d_model)
+    r = _f(residual_bytes)
+    return np.where(rmsnorm, 4 * d + 4 + r * d, r * d + 8)
+
+
+def qkv(*, n_head, n_kv_head, head_dim, flash, act_bytes):
+    """Saved query, key and value tensors [bytes/token].
+
+    Fused attention (SDPA flash/efficient kernels) saves Q, K and V as they
+    are: ``a*(H + 2K)*hd``. Naive attention multiplies K and V expanded to
+    all ``H`` heads (Hugging Face ``repeat_kv``), so saves ``a*3H*hd``.
+    """
+    kv = np.where(flash, _f(n_kv_head), _f(n_head))
+    return _f(act_bytes) * (_f(n_head) + 2 * kv) * head_dim
+
+
+def attention_matrix(*, seq_len, n_head, flash, act_bytes, softmax_bytes, dropout, dropout_mask_bytes):
+    """The ``T x T`` tensors naive attention saves [bytes/token]; 0 for flash attention.
+
+    The softmax output ``s*H*T``; a 16-bit copy of it for ``P @ V`` when the
+    softmax ran in fp32 or when dropout replaced it (``a*H*T``); and the
+    dropout mask ``m*H*T`` when ``dropout > 0``. Selective recomputation
+    drops exactly these (Korthikanti et al. 2022, the ``5as/h`` term).
+    """
+    has_dropout = _f(dropout) > 0
+    a, s = _f(act_bytes), _f(softmax_bytes)
+    per = _f(seq_len) * n_head * (s + a * ((s != a) | has_dropout) + _f(dropout_mask_bytes) * has_dropout)
+    return np.where(flash, 0.0, per)
+
+
+def attention_core(*, n_head, head_dim, flash, act_bytes, attention_matrix):
+    """Saved inside the attention core, its output included [bytes/token].
+
+    The output ``a*H*hd`` (which the output projection saves too), the
+    ``attention_matrix`` of naive attention, or for flash attention an fp32
+    log-sum-exp per head, ``4*H`` (Dao et al. 2022).
+    """
+    return _f(act_bytes) * _f(n_head) * head_dim + 4 * _f(n_head) * _f(flash) + attention_matrix
+
+
+def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes):
+    """Saved inside one MLP block, its input excluded [bytes/token].
+
+    Dense: ``n*a*f`` with ``n`` the saved hidden-size tensors of the
+    activation (``model.MLP_ACTIVATIONS``). Mixture of experts (Hugging Face
+    Mixtral's per-expert loop): each of the ``k`` routed copies saves the
+    gathered input and the weighted output (``2*a*d``), the expert's hidden
+    tensors, two int64 indices and an fp32 routing weight (20 B); the router
+    saves its fp32 softmax ``4*E``, the top-k int64 indices and fp32 values
+    and their fp32 sum (``12*k + 4``).
+    """
+    a = _f(act_bytes)
+    hidden = _f(mlp_saved) * a * d_ff
+    moe = _f(top_k) * (hidden + 2 * a * d_model + 20) + 4 * _f(n_experts) + 12 * _f(top_k) + 4
+    return np.where(_f(n_experts) > 1, moe, hidden)
+
+
+def layer_replicated(*, norm, d_model, act_bytes, dropout, dropout_mask_bytes):
+    """Per-block pieces tensor parallelism does not split [bytes/token].
+
+    Two norms, the attention and MLP inputs (``2*a*d``) and two residual
+    dropout masks (``2*m*d`` when ``dropout > 0``); sequence parallelism
+    splits these too (Korthikanti et al. 2022, eq. 2 vs 3).
+    """
+    d = _f(d_model)
+    return 2 * norm + 2 * _f(act_bytes) * d + 2 * _f(dropout_mask_bytes) * d * (_f(dropout) > 0)
+
+
+def layer_sharded(*, qkv, attention_core, mlp):
+    """Per-block pieces tensor parallelism splits ``t`` ways [bytes/token]."""
+    return qkv + attention_core + mlp
+
+
+def head(*, norm, d_model, vocab_size, act_bytes, loss_bytes, dropout, dropout_mask_bytes):
+    """Outside the blocks [bytes/token]: embedding and loss.
+
+    int64 token ids (saved by the embedding lookup) and targets (saved by
+    the loss): 16 B; the embedding dropout mask; the final norm; the LM-head
+    input ``a*d``; and the log-softmax output ``l*V`` that cross-entropy saves.
+    """
+    d = _f(d_model)
+    return (
+        16
+        + _f(dropout_mask_bytes) * d * (_f(dropout) > 0)
+        + norm
+        + _f(act_bytes) * d
+        + _f(loss_bytes) * vocab_size
+    )
+
+
+def per_sequence(*, seq_len, head_dim, learned_positions, act_bytes):
+    """Saved once per forward pass, whatever the batch [bytes].
+
+    Learned positions: the int64 position ids (``8*T``). Rotary positions:
+    the cosine and sine tables, ``2*a*T*hd``, shared by every layer.
+    """
+    t = _f(seq_len)
+    return np.where(learned_positions, 8 * t, 2 * _f(act_bytes) * t * head_dim)
+
+
+def layer(*, layer_replicated, layer_sharded):
+    """One block [bytes/token]."""
+    return layer_replicated + layer_sharded
+
+
+def total(*, batch_size, seq_len, n_layer, layer, attention_matrix, residual_bytes, d_model, head, per_sequence,
+          recompute):
+    """Activations of one micro-batch [bytes].
+
+    ``recompute`` 0: every block's ``layer`` bytes. 1 (selective): minus the
+    attention matrix, recomputed in backward. 2 (full): each block keeps only
+    its input (``r*d``), and one block's activations are live again while it
+    is recomputed (Chen et al. 2016; Korthikanti et al. 2022 section 4.3).
+    """
+    r = np.asarray(recompute)
+    tokens = _f(batch_size) * seq_len
+    blocks = np.where(
+        r == 2,
+        _f(n_layer) * _f(residual_bytes) * d_model + layer,
+        _f(n_layer) * (layer - (r == 1) * attention_matrix),
+    )
+    return tokens * (blocks + head) + per_sequence

@@ -1,0 +1,272 @@
+"""Load and validate the catalogs in ``catalogs/``.
+
+One loader per catalog, one validator for all: required fields present, ids
+unique, numbers positive, ``source`` non-empty, ``retrieved`` a date. Errors
+name the file, the entry and the field. Catalog numbers are converted to
+base units here (bytes, FLOP/s), once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import functools
+import hashlib
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from engine import model as model_mod
+from engine.model import ModelConfig
+
+GIB = 2**30
+MIB = 2**20
+GB = 10**9
+TERA = 1e12
+
+#: Dense peak columns of the GPU catalog, by the ``peak`` names precision recipes use.
+PEAK_FIELDS = {"fp32": "fp32_tflops", "tf32": "tf32_tflops", "bf16": "bf16_tflops", "fp16": "fp16_tflops",
+               "fp8": "fp8_tflops"}
+
+
+def catalog_dir() -> Path:
+    """``$TSIZE_CATALOGS``, else ``catalogs/`` beside the package (checkout), else inside it (wheel)."""
+    env = os.environ.get("TSIZE_CATALOGS")
+    if env:
+        return Path(env)
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "catalogs", here / "catalogs"):
+        if candidate.is_dir():
+            return candidate
+    raise FileNotFoundError(f"no catalogs/ folder beside {here}; set TSIZE_CATALOGS")
+
+
+@dataclasses.dataclass(frozen=True)
+class Gpu:
+    id: str
+    vendor: str
+    name: str
+    memory_bytes: float  # the vendor's label, in its real unit
+    memory_usable_bytes: float  # nvidia-smi/rocm-smi total, NaN if unknown
+    peak_flops_per_s: dict  # {"bf16": 9.89e14, ...} dense, FLOP/s
+    memory_bandwidth_bytes_per_s: float
+    tdp_w: float
+    price_usd: float
+    cloud_usd_per_hour: float
+    source: str
+
+    @property
+    def device_memory_bytes(self) -> float:
+        """What the engine plans with: the reported total when sourced, else the label."""
+        return self.memory_usable_bytes if math.isfinite(self.memory_usable_bytes) else self.memory_bytes
+
+
+@dataclasses.dataclass(frozen=True)
+class Precision:
+    id: str
+    dtype: str
+    peak: str
+    param_bits: float
+    grad_bits: float
+    master_bits: float
+    state_bits: float
+    copy_bits: float
+    compute_bits: float
+    residual_bits: float
+    softmax_bits: float
+    loss_bits: float
+    default_for: str | None
+    description: str
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Optimizer:
+    id: str
+    n_states: int
+    state_bits: float  # NaN: follow the precision recipe
+    step_tensor: bool
+    description: str
+    source: str
+
+
+class CatalogError(ValueError):
+    """A catalog file is malformed; the message names file, entry and field."""
+
+
+def _load(name: str, table: str) -> tuple[Path, list[dict[str, Any]], str]:
+    path = catalog_dir() / f"{name}.toml"
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CatalogError(f"{path}: catalog file not found") from None
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        raise CatalogError(f"{path}: malformed TOML: {exc}") from None
+    entries = data.get(table)
+    if not isinstance(entries, list) or not entries:
+        raise CatalogError(f"{path}: expected one or more [[{table}]] tables")
+    if not isinstance(data.get("version"), str):
+        raise CatalogError(f"{path}: missing top-level field 'version'")
+    return path, entries, data["version"]
+
+
+def _check(path: Path, entries: list[dict], key: str, required: dict[str, type], positive: tuple[str, ...],
+           optional_positive: tuple[str, ...] = (), nonnegative: tuple[str, ...] = ()) -> None:
+    seen: set[str] = set()
+    for index, entry in enumerate(entries):
+        ident = entry.get(key)
+        where = f"{path}: entry {ident!r}" if ident else f"{path}: entry #{index + 1}"
+        for field, kind in required.items():
+            if field not in entry:
+                raise CatalogError(f"{where}: missing required field {field!r}")
+            value = entry[field]
+            if kind is float:
+                ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, kind)
+            if not ok:
+                raise CatalogError(f"{where}: field {field!r} must be {kind.__name__}, got {value!r}")
+        if ident in seen:
+            raise CatalogError(f"{where}: duplicate {key} {ident!r}")
+        seen.add(ident)
+        if not str(entry.get("source", "")).strip():
+            raise CatalogError(f"{where}: field 'source' must not be empty")
+        if not isinstance(entry.get("retrieved"), dt.date):
+            raise CatalogError(f"{where}: field 'retrieved' must be a date (YYYY-MM-DD), got {entry.get('retrieved')!r}")
+        for field in positive + tuple(f for f in optional_positive if f in entry):
+            value = entry.get(field)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
+                raise CatalogError(f"{where}: field {field!r} must be a positive number, got {value!r}")
+        for field in nonnegative:
+            value = entry.get(field)
+            if not isinstance(value, (int, float)) or isinstance(value, bool) or value < 0:
+                raise CatalogError(f"{where}: field {field!r} must be a number >= 0, got {value!r}")
+
+
+@functools.cache
+def models() -> dict[str, ModelConfig]:
+    """The model catalog, by name."""
+    path, entries, _ = _load("models", "model")
+    _check(path, entries, "name", {"name": str, "family": str}, ("n_layer", "d_model", "n_head", "d_ff",
+                                                                  "vocab_size", "n_ctx"),
+           optional_positive=("n_kv_head", "head_dim", "n_experts", "top_k", "published_params"))
+    out = {}
+    for entry in entries:
+        if "published_params" in entry and not entry.get("published_params_source"):
+            raise CatalogError(f"{path}: entry {entry['name']!r}: published_params needs published_params_source")
+        try:
+            out[entry["name"]] = model_mod.from_mapping(entry, where=f"{path}: entry {entry['name']!r}")
+        except ValueError as exc:
+            raise CatalogError(str(exc)) from None
+    return out
+
+
+@functools.cache
+def gpus() -> dict[str, Gpu]:
+    """The accelerator catalog, by id, in base units."""
+    path, entries, _ = _load("gpus", "gpu")
+    _check(path, entries, "id", {"id": str, "vendor": str, "name": str}, (),
+           optional_positive=("memory_gib", "memory_gb", "memory_usable_mib", "memory_bandwidth_tb_s", "tdp_w",
+                              "price_usd", "cloud_usd_per_hour", *PEAK_FIELDS.values()))
+    out = {}
+    for entry in entries:
+        where = f"{path}: entry {entry['id']!r}"
+        units = [k for k in ("memory_gib", "memory_gb") if k in entry]
+        if len(units) != 1:
+            raise CatalogError(f"{where}: give exactly one of 'memory_gib', 'memory_gb'")
+        for priced, source in (("price_usd", "price_source"), ("cloud_usd_per_hour", "cloud_source")):
+            if priced in entry and not str(entry.get(source, "")).strip():
+                raise CatalogError(f"{where}: field {priced!r} needs a non-empty {source!r}")
+        peaks = {k: entry[f] * TERA for k, f in PEAK_FIELDS.items() if f in entry}
+        if "bf16" not in peaks and "fp16" not in peaks:
+            raise CatalogError(f"{where}: needs a dense 'bf16_tflops' or 'fp16_tflops'")
+        label = entry["memory_gib"] * GIB if "memory_gib" in entry else entry["memory_gb"] * GB
+        out[entry["id"]] = Gpu(
+            id=entry["id"], vendor=entry["vendor"], name=entry["name"], memory_bytes=float(label),
+            memory_usable_bytes=float(entry["memory_usable_mib"] * MIB) if "memory_usable_mib" in entry else math.nan,
+            peak_flops_per_s=peaks,
+            memory_bandwidth_bytes_per_s=entry.get("memory_bandwidth_tb_s", math.nan) * TERA,
+            tdp_w=float(entry.get("tdp_w", math.nan)), price_usd=float(entry.get("price_usd", math.nan)),
+            cloud_usd_per_hour=float(entry.get("cloud_usd_per_hour", math.nan)), source=entry["source"],
+        )
+    return out
+
+
+_BITS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits", "residual_bits",
+         "softmax_bits", "loss_bits")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+@functools.cache
+def precisions() -> dict[str, Precision]:
+    """The precision recipes, by id."""
+    path, entries, _ = _load("precisions", "precision")
+    required = {"id": str, "dtype": str, "peak": str, "description": str} | {b: float for b in _BITS}
+    _check(path, entries, "id", required, ("param_bits", "grad_bits", "compute_bits", "residual_bits",
+                                           "softmax_bits", "loss_bits", "state_bits"),
+           nonnegative=("master_bits", "copy_bits"))
+    out = {}
+    defaults = set()
+    for entry in entries:
+        where = f"{path}: entry {entry['id']!r}"
+        if entry["dtype"] not in DTYPES:
+            raise CatalogError(f"{where}: field 'dtype' is {entry['dtype']!r}; valid: {', '.join(DTYPES)}")
+        if entry["peak"] not in PEAK_FIELDS:
+            raise CatalogError(f"{where}: field 'peak' is {entry['peak']!r}; valid: {', '.join(PEAK_FIELDS)}")
+        default_for = entry.get("default_for")
+        if default_for is not None:
+            if default_for != entry["dtype"] or default_for in defaults:
+                raise CatalogError(f"{where}: field 'default_for' must be its own dtype, once per dtype")
+            defaults.add(default_for)
+        out[entry["id"]] = Precision(
+            id=entry["id"], dtype=entry["dtype"], peak=entry["peak"], default_for=default_for,
+            description=entry["description"], source=entry["source"], **{b: float(entry[b]) for b in _BITS},
+        )
+    if defaults != set(DTYPES):
+        raise CatalogError(f"{path}: every dtype needs one recipe with default_for; missing "
+                           f"{', '.join(sorted(set(DTYPES) - defaults))}")
+    return out
+
+
+@functools.cache
+def optimizers() -> dict[str, Optimizer]:
+    """The optimizers, by id."""
+    path, entries, _ = _load("optimizers", "optimizer")
+    _check(path, entries, "id", {"id": str, "description": str, "step_tensor": bool}, (),
+           optional_positive=("state_bits",), nonnegative=("n_states",))
+    return {
+        e["id"]: Optimizer(id=e["id"], n_states=int(e["n_states"]), state_bits=float(e.get("state_bits", math.nan)),
+                           step_tensor=e["step_tensor"], description=e["description"], source=e["source"])
+        for e in entries
+    }
+
+
+def precision_for_dtype(dtype: str) -> str:
+    """The recipe ``--dtype`` selects (nanoGPT's conventions: bf16/fp16 mean autocast)."""
+    for recipe in precisions().values():
+        if recipe.default_for == dtype:
+            return recipe.id
+    raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+
+
+def versions() -> dict[str, str]:
+    """Each catalog's version and a short hash of its file, recorded with every stored sweep."""
+    out = {}
+    for name, table in (("models", "model"), ("gpus", "gpu"), ("precisions", "precision"),
+                        ("optimizers", "optimizer")):
+        path, _, version = _load(name, table)
+        digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+        out[name] = f"{version} ({digest})"
+    return out
+
+
+def lookup(kind: str, key: str) -> Any:
+    """One catalog entry by id; a ValueError naming the valid ids otherwise."""
+    table = {"model": models, "gpu": gpus, "precision": precisions, "optimizer": optimizers}[kind]()
+    if key not in table:
+        raise ValueError(f"unknown {kind} {key!r}; valid: {', '.join(table)}")
+    return table[key]

@@ -1,0 +1,183 @@
+"""The ``tsize`` command line: a thin layer over the library.
+
+Library errors (``ValueError``, ``KeyError``, ``FileNotFoundError``) become
+one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from collections.abc import Callable, Sequence
+
+from engine import __version__
+
+COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
+
+
+def command(name: str):
+    def register(fn):
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    return value
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+
+
+def _add_point_options(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration (defaults: the seed notebook's)")
+    g.add_argument("--batch-size", type=_positive_int, nargs="+", default=[1], metavar="B",
+                   help="micro-batch size per GPU; several values print a memory table (default 1)")
+    g.add_argument("--seq-len", type=_positive_int, default=0, metavar="T",
+                   help="sequence length (default: the model's n_ctx)")
+    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
+                   help="compute dtype; bfloat16/float16 mean PyTorch autocast with fp32 weights (default bfloat16)")
+    g.add_argument("--precision", default=None, help="precision recipe id (tsize catalog precisions)")
+    g.add_argument("--attention", choices=("naive", "flash"), default="flash", help="attention kernel (default flash)")
+    g.add_argument("--dropout", type=_number, default=0.0, help="dropout probability (default 0)")
+    g.add_argument("--optimizer", default="adamw", help="optimizer id (tsize catalog optimizers; default adamw)")
+    g.add_argument("--recompute", choices=("none", "selective", "full"), default="none",
+                   help="activation recomputation (default none)")
+    g.add_argument("--gpu", default="nvidia_h100_sxm", help="GPU id (tsize catalog gpus; default nvidia_h100_sxm)")
+    g.add_argument("--n-gpus", type=_positive_int, default=8, help="number of GPUs (default 8)")
+    g.add_argument("--tp", type=_positive_int, default=1, help="tensor-parallel degree (default 1)")
+    g.add_argument("--pp", type=_positive_int, default=1, help="pipeline-parallel degree (default 1)")
+    g.add_argument("--zero", type=_positive_int, default=0, dest="zero_stage", help="ZeRO stage 0-3 (default 0)")
+    g.add_argument("--sequence-parallel", action="store_true", help="sequence parallelism with --tp")
+    g.add_argument("--tokens", type=_number, default=300e9, help="training tokens (default 300e9)")
+    g.add_argument("--mfu", type=_number, default=0.3, dest="assumed_mfu",
+                   help="assumed MFU for time to train (default 0.3)")
+    g.add_argument("--iter-time", type=_number, default=math.nan, dest="iter_time_s", metavar="SECONDS",
+                   help="measured seconds per iteration, to compute MFU")
+    g.add_argument("--grad-accum", type=_positive_int, default=1, help="gradient accumulation steps (default 1)")
+    g.add_argument("--pue", type=_number, default=1.2, help="facility PUE for energy (default 1.2)")
+    g.add_argument("--usd-per-kwh", type=_number, default=0.10, help="electricity price (default 0.10)")
+
+
+_POINT_KEYS = ("seq_len", "precision", "attention", "dropout", "optimizer", "recompute", "gpu", "n_gpus", "tp", "pp",
+               "zero_stage", "sequence_parallel", "tokens", "assumed_mfu", "iter_time_s", "grad_accum", "pue",
+               "usd_per_kwh")
+
+
+def _point_inputs(args: argparse.Namespace) -> dict:
+    return {k: getattr(args, k) for k in _POINT_KEYS}
+
+
+@command("size")
+def _size(args: argparse.Namespace) -> int:
+    from engine.api import json_safe, size
+    from engine.report import render
+
+    inputs = _point_inputs(args)
+    if args.json:
+        if len(args.batch_size) != 1:
+            raise ValueError(f"--json takes one --batch-size, got {len(args.batch_size)}")
+        row = size(args.model, dtype=args.dtype, batch_size=args.batch_size[0], **inputs)
+        print(json.dumps(json_safe(row), indent=2))
+    else:
+        render(args.model, dtype=args.dtype, causal=args.causal, batch_size=args.batch_size, **inputs)
+    return 0
+
+
+@command("catalog")
+def _catalog(args: argparse.Namespace) -> int:
+    from engine import catalog
+
+    from rich.console import Console
+    from rich.table import Table
+
+    if args.which == "models":
+        rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
+                 "n_kv_head": m.kv_heads, "d_ff": m.d_ff, "vocab_size": m.vocab_size, "n_ctx": m.n_ctx,
+                 "n_experts": m.n_experts, "top_k": m.top_k, "published_params": m.published_params,
+                 "source": m.source} for m in catalog.models().values()]
+    elif args.which == "gpus":
+        rows = [{"id": g.id, "vendor": g.vendor, "name": g.name, "memory_bytes": g.memory_bytes,
+                 "memory_usable_bytes": None if math.isnan(g.memory_usable_bytes) else g.memory_usable_bytes,
+                 **{f"{k}_flops_per_s": v for k, v in g.peak_flops_per_s.items()},
+                 "tdp_w": g.tdp_w, "price_usd": g.price_usd, "cloud_usd_per_hour": g.cloud_usd_per_hour,
+                 "source": g.source} for g in catalog.gpus().values()]
+    elif args.which == "precisions":
+        rows = [{k: v for k, v in vars(r).items()} for r in catalog.precisions().values()]
+    else:
+        rows = [{k: v for k, v in vars(o).items()} for o in catalog.optimizers().values()]
+    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    columns = [c for c in rows[0] if c != "source" and c != "description"]
+    table = Table(title=f"{args.which} ({len(rows)}); catalogs/{args.which}.toml has sources and dates",
+                  title_justify="left")
+    for c in columns:
+        table.add_column(c)
+    from engine import fmt
+
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r.get(c)
+            if v is None:
+                cells.append("-")
+            elif c.endswith("_bytes"):
+                cells.append(fmt.gib(v, 1))
+            elif c.endswith("_flops_per_s"):
+                cells.append(fmt.tflops(v))
+            elif isinstance(v, int) and not isinstance(v, bool) and v > 9999:
+                cells.append(fmt.count(v))
+            else:
+                cells.append(str(v))
+        table.add_row(*cells)
+    Console().print(table)
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tsize", description="Transformer sizing and GPU-fleet planning.")
+    parser.add_argument("--version", action="version", version=f"tsize {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("size", help="everything about one configuration: params, memory, FLOPs, MFU, time, cost",
+                       description="Every section of the seed notebook, for one configuration.")
+    p.add_argument("model", help="catalog name, a .toml model file, or a Hugging Face config.json")
+    _add_point_options(p)
+    p.add_argument("--causal", action="store_true", help="show FLOPs with causal accounting (scores/values halved)")
+    p.add_argument("--json", action="store_true", help="print one flat JSON object of input and output columns")
+
+    p = sub.add_parser("catalog", help="list a catalog", description="List a catalog.")
+    p.add_argument("which", choices=("models", "gpus", "precisions", "optimizers"))
+    p.add_argument("--json", action="store_true", help="print JSON")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except KeyboardInterrupt:
+        print("tsize: interrupted", file=sys.stderr)
+        return 130
+    except (ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+        print(f"tsize: error: {message}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,242 @@
+"""Compose the formulas into every output of the registry.
+
+:func:`evaluate` takes resolved inputs, numpy arrays that broadcast against
+each other (one axis per sweep dimension, length 1 elsewhere), and returns
+one array per output. Each output keeps the smallest shape its inputs give
+it: a parameter count has extent only along the model axis, so per-config
+work is done once per config, never per point.
+
+Resolved inputs are the sweep axes of ``registry.INPUTS`` with categorical
+ones expanded into their attributes (see ``grid.resolve``): the model's
+shape fields, the precision recipe's bit widths, the optimizer's states,
+the GPU's memory, prices and dense peak for the recipe's dtype.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+
+from engine import activations, flops, memory, parallel, params, training
+from engine.registry import OUTPUT_NAMES
+
+#: Bytes per tensor record in PyTorch's zip checkpoint format (local header
+#: ~30 B + name ~30 B + padding to 64-byte alignment ~32 B, central-directory
+#: entry ~46 B + name + zip64 extra ~24 B, pickled persistent id ~80 B).
+CHECKPOINT_RECORD_BYTES = 256
+#: Pickled ``model_args``, ``iter_num``, ``best_val_loss`` and ``config`` of
+#: a nanoGPT checkpoint, plus the archive's fixed records.
+CHECKPOINT_METADATA_BYTES = 2048
+
+#: Names of the resolved inputs ``evaluate`` reads.
+MODEL_FIELDS = (
+    "n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size", "n_ctx", "learned_positions",
+    "rmsnorm", "norm_bias", "mlp_saved", "gated_mlp", "mlp_bias", "qkv_bias", "out_bias", "tied_embeddings",
+    "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "heads_divide",
+)
+PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
+                    "residual_bits", "softmax_bits", "loss_bits")
+OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
+GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_per_hour", "peak_flops_per_s")
+NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",
+                  "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
+                  "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s")
+RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + NUMERIC_INPUTS
+
+
+def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Every output of ``registry.OUTPUTS`` from resolved, broadcastable inputs."""
+    missing = [k for k in RESOLVED_INPUTS if k not in x]
+    if missing:
+        raise KeyError(f"missing resolved input {missing[0]!r}")
+    out: dict[str, np.ndarray] = {}
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+
+    # ---- parameters (models) --------------------------------------------
+    p_tok = params.token_embedding(vocab_size=V, d_model=d)
+    p_pos = params.position_embedding(n_ctx=x["n_ctx"], d_model=d, learned_positions=x["learned_positions"])
+    p_norm = params.norm(d_model=d, norm_bias=x["norm_bias"])
+    p_attn = params.attention(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, qkv_bias=x["qkv_bias"],
+                              out_bias=x["out_bias"])
+    p_mlp = params.mlp(d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"])
+    p_router = params.router(d_model=d, n_experts=E)
+    p_head = params.lm_head(vocab_size=V, d_model=d, tied_embeddings=x["tied_embeddings"])
+    p_layer = params.layer(norm=p_norm, attention=p_attn, mlp=p_mlp, router=p_router, n_experts=E)
+    p_total = params.total(token_embedding=p_tok, position_embedding=p_pos, layer=p_layer, n_layer=L, norm=p_norm,
+                           lm_head=p_head)
+    p_active = params.active(total=p_total, mlp=p_mlp, n_layer=L, n_experts=E, top_k=k)
+    p_lookup = params.lookup(token_embedding=p_tok, position_embedding=p_pos, tied_embeddings=x["tied_embeddings"])
+    p_matmul = params.matmul(total=p_total, lookup=p_lookup, norm=p_norm, n_layer=L)
+    n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
+                               out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
+                               learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
+    out.update(
+        params_token_embedding=p_tok, params_position_embedding=p_pos, params_attention=L * p_attn,
+        params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=(2 * L + 1) * p_norm,
+        params_lm_head=p_head, params_layer=p_layer, params_total=p_total, params_non_embedding=p_total - p_lookup,
+        params_active=p_active, param_tensors=n_tensors, heads_divide=np.asarray(x["heads_divide"], dtype=bool),
+    )
+
+    # ---- accelerator facts (gpus) ----------------------------------------
+    mem = np.asarray(x["gpu_memory_bytes"], dtype=np.float64)
+    out.update(gpu_memory_bytes=mem, gpu_tdp_w=x["gpu_tdp_w"], gpu_price_usd=x["gpu_price_usd"],
+               gpu_cloud_usd_per_hour=x["gpu_cloud_usd_per_hour"])
+
+    # ---- FLOPs of one micro-batch (steps) --------------------------------
+    B = x["batch_size"]
+    T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], x["n_ctx"])
+    tokens_mb = np.asarray(B, dtype=np.float64) * T
+    f_qkv = flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd)
+    f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
+    f_values = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
+    f_out = flops.attention_out(tokens=tokens_mb, d_model=d, n_head=H, head_dim=hd)
+    f_mlp = flops.mlp(tokens=tokens_mb, d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], top_k=k)
+    f_router = flops.router(tokens=tokens_mb, d_model=d, n_experts=E)
+    f_head = flops.lm_head(tokens=tokens_mb, d_model=d, vocab_size=V)
+    f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
+                          mlp=f_mlp, router=f_router)
+    f_fwd = flops.forward(layer=f_layer, n_layer=L, lm_head=f_head)
+    f_fwd_causal = f_fwd - L * (f_scores + f_values) / 2
+    n_compute = p_active - p_lookup
+    out.update(
+        flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
+        flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
+        flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
+        flops_iteration=f_fwd + flops.backward(forward=f_fwd),
+        flops_iteration_causal=f_fwd_causal + flops.backward(forward=f_fwd_causal),
+        flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=hd,
+                                                              seq_len=T),
+        flops_recompute=flops.recompute(layer=f_layer, attention_scores=f_scores, attention_values=f_values,
+                                        n_layer=L, recompute=x["recompute"]),
+    )
+
+    # ---- memory on one device (steps) -------------------------------------
+    state_bits = np.where(np.isnan(x["optimizer_state_bits"]), x["state_bits"], x["optimizer_state_bits"])
+    w = memory.weights(params=p_total, param_bits=x["param_bits"])
+    g = memory.gradients(params=p_total, grad_bits=x["grad_bits"])
+    o = memory.optimizer(params=p_total, master_bits=x["master_bits"], n_states=x["n_states"], state_bits=state_bits)
+    c = memory.weight_copies(params_matmul=p_matmul, copy_bits=x["copy_bits"])
+    g1 = memory.first_gradient(vocab_size=V, d_model=d, grad_bits=x["grad_bits"])
+
+    a_bytes = np.asarray(x["compute_bits"]) / 8
+    r_bytes = np.asarray(x["residual_bits"]) / 8
+    s_bytes = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
+    l_bytes = np.maximum(x["loss_bits"], 32 * np.asarray(x["loss_fp32"])) / 8
+    flash, drop, mask = x["flash"], x["dropout"], x["dropout_mask_bytes"]
+    a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=r_bytes)
+    a_matrix = activations.attention_matrix(seq_len=T, n_head=H, flash=flash, act_bytes=a_bytes,
+                                            softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask)
+    a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, dropout=drop,
+                                         dropout_mask_bytes=mask)
+    a_shard = activations.layer_sharded(
+        qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes),
+        attention_core=activations.attention_core(n_head=H, head_dim=hd, flash=flash, act_bytes=a_bytes,
+                                                  attention_matrix=a_matrix),
+        mlp=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=E, top_k=k, act_bytes=a_bytes),
+    )
+    a_layer = activations.layer(layer_replicated=a_rep, layer_sharded=a_shard)
+    a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
+                              dropout=drop, dropout_mask_bytes=mask)
+    a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
+                                     act_bytes=a_bytes)
+    act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
+                            residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
+                            recompute=x["recompute"])
+    grad_accum = x["grad_accum"]
+    out.update(
+        weights_bytes=w, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
+        activation_layer_bytes=tokens_mb * a_layer, activation_bytes=act,
+        memory_total_bytes=memory.total(weights=w, weight_copies=c, gradients=g, optimizer=o, activations=act),
+        memory_peak_bytes=memory.peak(weights=w, weight_copies=c, gradients=g, optimizer=o, activations=act,
+                                      first_gradient=g1, grad_accum=grad_accum),
+        checkpoint_bytes=memory.checkpoint(params=p_total, param_bits=x["param_bits"], master_bits=x["master_bits"],
+                                           n_states=x["n_states"], state_bits=state_bits,
+                                           step_tensor=x["step_tensor"], tensors=n_tensors,
+                                           record_bytes=CHECKPOINT_RECORD_BYTES,
+                                           metadata_bytes=CHECKPOINT_METADATA_BYTES),
+    )
+
+    # ---- training run (runs) ---------------------------------------------
+    peak_fs = np.asarray(x["peak_flops_per_s"], dtype=np.float64)
+    n, D, mfu_assumed = x["n_gpus"], x["tokens"], x["assumed_mfu"]
+    c_model = training.model_flops(params=p_active, tokens=D)
+    c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=L, n_head=H,
+                                   head_dim=hd, seq_len=T)
+    t_train = training.time_s(flops=c_model, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
+    gpu_s = t_train * n
+    e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
+    out.update(
+        peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_time_s=t_train,
+        gpu_time_s=gpu_s,
+        cost_usd=training.cloud_cost_usd(gpu_hours=gpu_s / training.SECONDS_PER_HOUR,
+                                         usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
+        purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
+        energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
+        hfu=training.hfu(mfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
+    )
+
+    # ---- parallel layout, fit (points) -----------------------------------
+    tp, pp, zero, sp = x["tp"], x["pp"], x["zero_stage"], x["sequence_parallel"]
+    dp = parallel.data_parallel(n_gpus=n, tp=tp, pp=pp)
+    p_gpu = parallel.params_per_gpu(
+        layer=p_layer, n_layer=L, tp=tp, pp=pp, token_embedding=p_tok, position_embedding=p_pos, norm=p_norm,
+        lm_head=p_head, tied_embeddings=x["tied_embeddings"],
+        layer_replicated_params=parallel.layer_replicated_params(norm=p_norm, d_model=d, out_bias=x["out_bias"],
+                                                                 mlp_bias=x["mlp_bias"], n_experts=E),
+    )
+    share_gpu = p_gpu / p_total
+    w_rank, g_rank, o_rank = w * share_gpu, g * share_gpu, o * share_gpu
+    c_rank = c * share_gpu * (np.asarray(zero) < 3)
+    w_gpu = parallel.zero_shard(value=w_rank, dp=dp, zero_stage=zero, stage=3)
+    g_gpu = parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2)
+    o_gpu = parallel.zero_shard(value=o_rank, dp=dp, zero_stage=zero, stage=1)
+    gather = parallel.zero3_gather(layer=p_layer, tp=tp, zero_stage=zero, param_bits=x["param_bits"])
+    layer_gpu = parallel.activation_tokens(layer_replicated=a_rep, layer_sharded=a_shard, tp=tp,
+                                           sequence_parallel=sp)
+    act_gpu = parallel.activations_per_gpu(
+        batch_size=B, seq_len=T, n_layer=L, pp=pp, grad_accum=grad_accum, layer=layer_gpu,
+        attention_matrix=a_matrix, head=a_head, per_sequence=a_seq, residual_bytes=r_bytes, d_model=d, tp=tp,
+        sequence_parallel=sp, recompute=x["recompute"],
+    )
+    g1_gpu = g1 / np.asarray(tp, dtype=np.float64)
+    peak_gpu = memory.peak(weights=w_gpu, weight_copies=c_rank, gradients=g_gpu, optimizer=o_gpu,
+                           activations=act_gpu + gather, first_gradient=g1_gpu, grad_accum=grad_accum)
+    slack, overhead = x["allocator_slack"], x["overhead_bytes"]
+    required = memory.required(peak=peak_gpu, allocator_slack=slack, overhead_bytes=overhead)
+    usable = memory.usable(memory_bytes=mem, allocator_slack=slack, overhead_bytes=overhead)
+    buildable = np.isfinite(peak_fs) & out["heads_divide"]
+    valid = buildable & np.isfinite(dp)
+
+    # largest micro-batch: activations are affine in B, the rest does not depend on it
+    per_sample = (act_gpu - a_seq) / np.asarray(B, dtype=np.float64)
+    accumulating = np.asarray(grad_accum) > 1
+    fixed = w_gpu + o_gpu + c_rank + gather + a_seq + np.where(accumulating, g_gpu, g1_gpu)
+    room_ok = accumulating | (w_gpu + o_gpu + g_gpu <= usable)
+    with np.errstate(invalid="ignore"):
+        max_mb = np.where(valid & room_ok, np.maximum(np.floor((usable - fixed) / per_sample), 0.0), 0.0)
+
+    # fewest GPUs: smallest dp whose ZeRO shards fit, at this tp, pp and micro-batch
+    s1, s2, s3 = (np.asarray(zero) >= s for s in (1, 2, 3))
+    kept = w_rank * ~s3 + o_rank * ~s1
+    sharded = w_rank * s3 + o_rank * s1
+    live = c_rank + act_gpu + gather
+    dp_backward = parallel.min_data_parallel(
+        fixed=kept + live + np.where(accumulating, g_rank * ~s2, g1_gpu),
+        sharded=sharded + np.where(accumulating, g_rank * s2, 0.0), budget=usable)
+    dp_step = parallel.min_data_parallel(fixed=kept + g_rank * ~s2, sharded=sharded + g_rank * s2, budget=usable)
+    min_dp = np.maximum(dp_backward, np.where(accumulating, 1.0, dp_step))
+    min_gpus = np.where(buildable, np.asarray(tp) * np.asarray(pp) * min_dp, np.nan)
+
+    out.update(
+        mfu=training.mfu(flops_per_iteration=out["flops_iteration"], grad_accum=grad_accum,
+                         iter_time_s=x["iter_time_s"], peak_flops_per_s=peak_fs),
+        states_share=memory.share(part=w + o, memory_bytes=mem),
+        data_parallel=dp, weights_per_gpu_bytes=w_gpu, gradients_per_gpu_bytes=g_gpu, optimizer_per_gpu_bytes=o_gpu,
+        activations_per_gpu_bytes=act_gpu, memory_per_gpu_bytes=peak_gpu, memory_required_bytes=required,
+        memory_share=memory.share(part=required, memory_bytes=mem),
+        fits=valid & memory.fits(required=required, memory_bytes=mem),
+        max_micro_batch=max_mb, min_gpus=min_gpus,
+    )
+    return {name: out[name] for name in OUTPUT_NAMES}

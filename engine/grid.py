@@ -1,0 +1,203 @@
+"""A grid of inputs: one axis per input of the registry, evaluated box by box.
+
+A :class:`Grid` holds the values of every input axis (a single value is an
+axis of length 1). Categorical axes are resolved once into attribute
+vectors (a model into its shape fields, a GPU into memory and peaks, ...),
+so evaluating any box of the grid is a handful of slices and reshapes
+followed by one call of :func:`engine.evaluate.evaluate` on arrays that
+broadcast. No Python code runs per grid point.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+from engine import catalog
+from engine.evaluate import evaluate
+from engine.model import MLP_ACTIVATIONS, ModelConfig
+from engine.registry import ATTENTION, INPUT_NAMES, INPUTS, RECOMPUTE, TIERS
+
+Box = tuple[tuple[int, int], ...]
+
+#: The compute dtype when neither a dtype nor a recipe is given (nanoGPT's default on GPUs that have it).
+DEFAULT_DTYPE = "bfloat16"
+
+#: Input columns that are categorical (stored as labels), and integer columns.
+CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
+INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
+
+
+def _model_fields(m: ModelConfig) -> dict[str, float]:
+    return dict(
+        n_layer=m.n_layer, d_model=m.d_model, n_head=m.n_head, n_kv_head=m.kv_heads, head_dim=m.head_size,
+        d_ff=m.d_ff, vocab_size=m.vocab_size, n_ctx=m.n_ctx, learned_positions=m.learned_positions,
+        rmsnorm=m.rmsnorm, norm_bias=m.norm_bias, mlp_saved=MLP_ACTIVATIONS[m.mlp_activation],
+        gated_mlp=m.gated_mlp, mlp_bias=m.mlp_bias, qkv_bias=m.qkv_bias, out_bias=m.out_bias,
+        tied_embeddings=m.tied_embeddings, n_experts=m.n_experts, top_k=m.top_k, softmax_fp32=m.softmax_fp32,
+        loss_fp32=m.loss_fp32, fused_qkv=m.fused_qkv, heads_divide=m.heads_divide,
+    )
+
+
+class Grid:
+    """The cartesian product of input axes, in ``registry.INPUTS`` order.
+
+    ``axes`` maps input names to lists of values; missing inputs take their
+    registry default. Values are already checked (see ``spec.py``): model
+    configs, catalog ids, choice names and numbers.
+    """
+
+    def __init__(self, axes: dict[str, Sequence[Any]]):
+        unknown = set(axes) - set(INPUT_NAMES)
+        if unknown:
+            raise ValueError(f"unknown input {sorted(unknown)[0]!r}; valid: {', '.join(INPUT_NAMES)}")
+        self.values: dict[str, list] = {}
+        for spec in INPUTS:
+            values = list(axes.get(spec.name, [spec.default]))
+            if not values:
+                raise ValueError(f"input {spec.name!r} has no values")
+            self.values[spec.name] = values
+        if self.values["precision"] == [None]:
+            self.values["precision"] = [catalog.precision_for_dtype(DEFAULT_DTYPE)]
+        self.shape = tuple(len(self.values[n]) for n in INPUT_NAMES)
+        self.size = math.prod(self.shape)
+        self._axis = {n: i for i, n in enumerate(INPUT_NAMES)}
+        self._vectors: dict[str, tuple[int, np.ndarray]] = {}
+        self._resolve()
+
+    # -- resolution -------------------------------------------------------
+    def _put(self, field: str, axis: str, values: Sequence[Any], dtype=np.float64) -> None:
+        self._vectors[field] = (self._axis[axis], np.asarray(values, dtype=dtype))
+
+    def _resolve(self) -> None:
+        models = self.values["model"]
+        fields = [_model_fields(m) for m in models]
+        for name in fields[0]:
+            dtype = bool if name in ("heads_divide",) else np.int64
+            self._put(name, "model", [f[name] for f in fields], dtype)
+        recipes = [catalog.lookup("precision", p) for p in self.values["precision"]]
+        for name in ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
+                     "residual_bits", "softmax_bits", "loss_bits"):
+            self._put(name, "precision", [getattr(r, name) for r in recipes])
+        opts = [catalog.lookup("optimizer", o) for o in self.values["optimizer"]]
+        self._put("n_states", "optimizer", [o.n_states for o in opts])
+        self._put("optimizer_state_bits", "optimizer", [o.state_bits for o in opts])
+        self._put("step_tensor", "optimizer", [o.step_tensor for o in opts])
+        gpus = [catalog.lookup("gpu", g) for g in self.values["gpu"]]
+        self._put("gpu_memory_bytes", "gpu", [g.device_memory_bytes for g in gpus])
+        self._put("gpu_tdp_w", "gpu", [g.tdp_w for g in gpus])
+        self._put("gpu_price_usd", "gpu", [g.price_usd for g in gpus])
+        self._put("gpu_cloud_usd_per_hour", "gpu", [g.cloud_usd_per_hour for g in gpus])
+        self._peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
+        self._put("flash", "attention", [a == "flash" for a in self.values["attention"]], np.int64)
+        self._put("recompute", "recompute", [RECOMPUTE.index(r) for r in self.values["recompute"]], np.int64)
+        self._put("sequence_parallel", "sequence_parallel", self.values["sequence_parallel"], bool)
+        for name in ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage"):
+            self._put(name, name, self.values[name], np.int64)
+        for name in ("dropout", "dropout_mask_bytes", "tokens", "assumed_mfu", "pue", "usd_per_kwh",
+                     "overhead_bytes", "allocator_slack", "iter_time_s"):
+            self._put(name, name, self.values[name])
+
+    def _along(self, vector: np.ndarray, axis: int, box: Box) -> np.ndarray:
+        start, stop = box[axis]
+        shape = [1] * len(box)
+        shape[axis] = stop - start
+        return vector[start:stop].reshape(shape)
+
+    def resolve(self, box: Box) -> dict[str, np.ndarray]:
+        """Resolved inputs of one box, each shaped to broadcast over it."""
+        x = {field: self._along(vec, axis, box) for field, (axis, vec) in self._vectors.items()}
+        g, p = self._axis["gpu"], self._axis["precision"]
+        (g0, g1), (p0, p1) = box[g], box[p]
+        shape = [1] * len(box)
+        shape[g], shape[p] = g1 - g0, p1 - p0
+        peak = self._peak[g0:g1, p0:p1]
+        x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
+        return x
+
+    def evaluate(self, box: Box | None = None) -> dict[str, np.ndarray]:
+        """Every output over a box (default: the whole grid), at its minimal broadcast shape."""
+        return evaluate(self.resolve(box or self.full_box))
+
+    # -- boxes ------------------------------------------------------------
+    @property
+    def full_box(self) -> Box:
+        return tuple((0, n) for n in self.shape)
+
+    def boxes(self, max_points: int, shape: tuple[int, ...] | None = None) -> Iterator[Box]:
+        """Row-major hyper-rectangles of at most ``max_points`` (one whole trailing block at least)."""
+        shape = shape or self.shape
+        n = len(shape)
+        k, inner = n, 1
+        while k > 0 and inner * shape[k - 1] <= max_points:
+            inner *= shape[k - 1]
+            k -= 1
+        if k == 0:
+            yield tuple((0, s) for s in shape)
+            return
+        j = k - 1
+        step = max(1, max_points // inner)
+        tail = tuple((0, s) for s in shape[k:])
+        for outer in itertools.product(*(range(s) for s in shape[:j])):
+            head = tuple((i, i + 1) for i in outer)
+            for start in range(0, shape[j], step):
+                yield head + ((start, min(start + step, shape[j])),) + tail
+
+    def sub_boxes(self, tier: str, max_points: int) -> Iterator[Box]:
+        """Boxes over a tier's sub-grid: its axes in full, every other axis at its first value."""
+        axes = TIERS[tier]
+        shape = tuple(n if name in axes else 1 for name, n in zip(INPUT_NAMES, self.shape))
+        return self.boxes(max_points, shape)
+
+    def tier_size(self, tier: str) -> int:
+        return math.prod(n for name, n in zip(INPUT_NAMES, self.shape) if name in TIERS[tier])
+
+    def key(self, tier: str, box: Box) -> np.ndarray:
+        """Row number within ``tier``'s sub-grid (row-major over its axes), shaped over the box."""
+        key = np.zeros([1] * len(box), dtype=np.int64)
+        stride = 1
+        for name in reversed(TIERS[tier]):
+            axis = self._axis[name]
+            key = key + self._along(np.arange(self.shape[axis], dtype=np.int64) * stride, axis, box)
+            stride *= self.shape[axis]
+        return key
+
+    # -- labels -------------------------------------------------------------
+    def labels(self, name: str) -> list:
+        """Display values of one input axis (model names, ids, numbers)."""
+        values = self.values[name]
+        if name == "model":
+            return [m.name for m in values]
+        return values
+
+    def column(self, name: str, box: Box) -> np.ndarray:
+        """An input axis's values over the box: category codes for labels, numbers otherwise."""
+        axis = self._axis[name]
+        n = self.shape[axis]
+        if name in CATEGORICAL:
+            vec = np.arange(n, dtype=np.uint32)
+        elif name == "sequence_parallel":
+            vec = np.asarray(self.values[name], dtype=bool)
+        elif name in INTEGER:
+            vec = np.asarray(self.values[name], dtype=np.int64)
+        else:
+            vec = np.asarray(self.values[name], dtype=np.float64)
+        return self._along(vec, axis, box)
+
+    def effective_seq_len(self, box: Box) -> np.ndarray:
+        """T actually used: the seq_len axis, or the model's n_ctx where it is 0."""
+        x = self.resolve(box)
+        return np.where(x["seq_len"] > 0, x["seq_len"], x["n_ctx"])
+
+
+def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
+    if value not in choices:
+        raise ValueError(f"{name} {value!r} is not valid; valid: {', '.join(map(str, choices))}")
+    return value
+
+
+__all__ = ["Grid", "Box", "CATEGORICAL", "INTEGER", "ATTENTION", "RECOMPUTE", "check_choice"]

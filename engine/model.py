@@ -1,0 +1,304 @@
+"""Model configurations: one frozen dataclass, family presets, and loaders.
+
+A model reaches the engine as a :class:`ModelConfig`. It can come from the
+model catalog (by name), from a TOML file holding one ``[model]`` table, or
+from a Hugging Face ``config.json``. Every loader ends in
+:func:`ModelConfig.validated`, so shape errors (a head count that does not
+divide ``d_model``, a negative size) are reported the same way whatever the
+source.
+
+The fields describe the architecture exactly enough to count parameters the
+way PyTorch does and to model the tensors autograd saves. A few fields record
+what the *reference implementation* does rather than the architecture itself
+(``softmax_fp32``, ``loss_fp32``, ``fused_qkv``, ``mlp_activation``); their
+defaults follow nanoGPT for the ``gpt2`` family and Hugging Face
+``transformers`` for the others, the implementations tsize is measured
+against.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import tomllib
+from pathlib import Path
+from typing import Any
+
+#: Saved hidden-size tensors per token for one MLP (dense) or one expert, in
+#: units of ``d_ff`` elements at the compute dtype. See ``activations.py``.
+MLP_ACTIVATIONS = {
+    # torch.nn.GELU / F.gelu (exact or tanh): saves its input, and the down
+    # projection saves its output -> 2 tensors of d_ff.
+    "gelu": 2,
+    # Hugging Face NewGELUActivation ("gelu_new"), written in Python:
+    # pow saves x, tanh saves its output, and the final product saves
+    # 0.5*x and (1 + tanh); the down projection saves the product -> 5.
+    "gelu_new": 5,
+    # SwiGLU as in Hugging Face Llama: gate output (SiLU input), SiLU
+    # output, up output, and their product (down-projection input) -> 4.
+    "swiglu": 4,
+}
+
+FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+
+_FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
+    "gpt2": dict(
+        learned_positions=True, rmsnorm=False, norm_bias=True, mlp_activation="gelu",
+        mlp_bias=True, qkv_bias=True, out_bias=True, tied_embeddings=True,
+        softmax_fp32=False, loss_fp32=False, fused_qkv=True,
+    ),
+    "llama": dict(
+        learned_positions=False, rmsnorm=True, norm_bias=False, mlp_activation="swiglu",
+        mlp_bias=False, qkv_bias=False, out_bias=False, tied_embeddings=False,
+        softmax_fp32=True, loss_fp32=True, fused_qkv=False,
+    ),
+}
+_FAMILY_DEFAULTS["mistral"] = dict(_FAMILY_DEFAULTS["llama"])
+_FAMILY_DEFAULTS["mixtral"] = dict(_FAMILY_DEFAULTS["llama"])
+_FAMILY_DEFAULTS["qwen2"] = dict(_FAMILY_DEFAULTS["llama"], qkv_bias=True)
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    """One transformer decoder configuration.
+
+    Sizes are counts (elements, not bytes). ``n_experts == 1`` is a dense
+    model; ``n_experts > 1`` replaces every MLP with ``n_experts`` experts of
+    width ``d_ff`` and a bias-free linear router, of which ``top_k`` run per
+    token (Mixtral, Jiang et al. 2024).
+    """
+
+    name: str
+    family: str
+    n_layer: int
+    d_model: int
+    n_head: int
+    d_ff: int
+    vocab_size: int
+    n_ctx: int
+    n_kv_head: int = 0  # 0: equal to n_head (multi-head attention)
+    head_dim: int = 0  # 0: d_model // n_head
+    learned_positions: bool = True
+    rmsnorm: bool = False
+    norm_bias: bool = True
+    mlp_activation: str = "gelu"
+    mlp_bias: bool = True
+    qkv_bias: bool = True
+    out_bias: bool = True
+    tied_embeddings: bool = True
+    n_experts: int = 1
+    top_k: int = 1
+    softmax_fp32: bool = False
+    loss_fp32: bool = False
+    fused_qkv: bool = True
+    published_params: int | None = None
+    source: str = ""
+
+    @property
+    def gated_mlp(self) -> bool:
+        return self.mlp_activation == "swiglu"
+
+    @property
+    def kv_heads(self) -> int:
+        return self.n_kv_head or self.n_head
+
+    @property
+    def head_size(self) -> int:
+        return self.head_dim or (self.d_model // self.n_head if self.n_head else 0)
+
+    @property
+    def heads_divide(self) -> bool:
+        """True when the head layout is realisable (no explicit head_dim needs d_model % n_head == 0)."""
+        return (
+            self.n_head > 0
+            and (self.head_dim > 0 or self.d_model % self.n_head == 0)
+            and self.n_head % self.kv_heads == 0
+        )
+
+    def validated(self, *, strict_heads: bool = True) -> "ModelConfig":
+        """Return self after checking every field; raise ValueError naming the bad one.
+
+        With ``strict_heads=False`` a head count that does not divide
+        ``d_model`` is allowed through, for sweeps that flag such points.
+        """
+        where = f"model {self.name!r}"
+        if self.family not in FAMILIES:
+            raise ValueError(f"{where}: unknown family {self.family!r}; valid: {', '.join(FAMILIES)}")
+        for field in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+        for field in ("n_kv_head", "head_dim"):
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+        if self.mlp_activation not in MLP_ACTIVATIONS:
+            raise ValueError(
+                f"{where}: unknown mlp_activation {self.mlp_activation!r}; valid: {', '.join(MLP_ACTIVATIONS)}"
+            )
+        if self.top_k > self.n_experts:
+            raise ValueError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
+        if strict_heads:
+            if self.head_dim == 0 and self.d_model % self.n_head:
+                raise ValueError(
+                    f"{where}: n_head={self.n_head} does not divide d_model={self.d_model}; "
+                    f"valid n_head: {', '.join(str(h) for h in _divisors(self.d_model))}"
+                )
+            if self.n_head % self.kv_heads:
+                raise ValueError(
+                    f"{where}: n_kv_head={self.kv_heads} does not divide n_head={self.n_head}; "
+                    f"valid n_kv_head: {', '.join(str(h) for h in _divisors(self.n_head))}"
+                )
+        return self
+
+
+def _divisors(n: int) -> list[int]:
+    return [k for k in range(1, n + 1) if n % k == 0]
+
+
+_FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
+_CATALOG_ONLY = {"published_params_source", "published_params_approx", "hf_config", "retrieved", "notes"}
+
+
+def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: bool = True) -> ModelConfig:
+    """Build a ModelConfig from a catalog/TOML mapping, applying family defaults."""
+    unknown = set(entry) - _FIELDS - _CATALOG_ONLY
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown field {sorted(unknown)[0]!r}; valid: {', '.join(sorted(_FIELDS - {'source'}))}"
+        )
+    for required in ("name", "family"):
+        if required not in entry:
+            raise ValueError(f"{where}: missing required field {required!r}")
+    family = entry["family"]
+    if family not in FAMILIES:
+        raise ValueError(f"{where}: unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+    values = dict(_FAMILY_DEFAULTS[family])
+    values.update({k: v for k, v in entry.items() if k in _FIELDS})
+    missing = [f for f in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx") if f not in values]
+    if missing:
+        raise ValueError(f"{where}: missing required field {missing[0]!r}")
+    return ModelConfig(**values).validated(strict_heads=strict_heads)
+
+
+def from_toml(path: str | Path) -> ModelConfig:
+    """Load one model from a TOML file holding a ``[model]`` table (same fields as the catalog)."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise ValueError(f"{path}: malformed TOML: {exc}") from None
+    entry = data.get("model")
+    if not isinstance(entry, dict):
+        raise ValueError(f"{path}: expected one [model] table with the catalog's fields")
+    entry = dict(entry)
+    entry.setdefault("name", path.stem)
+    return from_mapping(entry, where=str(path))
+
+
+# ---------------------------------------------------------------------------
+# Hugging Face config.json
+
+HF_MODEL_TYPES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+
+
+def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str = "config.json") -> ModelConfig:
+    """Translate a Hugging Face ``config.json`` mapping into a ModelConfig.
+
+    Field names and defaults follow the ``transformers`` configuration
+    classes (GPT2Config, LlamaConfig, MistralConfig, MixtralConfig,
+    Qwen2Config): a key absent from the file takes the class default.
+    """
+    model_type = config.get("model_type")
+    if model_type not in HF_MODEL_TYPES:
+        raise ValueError(
+            f"{where}: unsupported model_type {model_type!r}; valid: {', '.join(HF_MODEL_TYPES)}"
+        )
+
+    def get(key: str, default: Any = None) -> Any:
+        value = config.get(key, default)
+        return default if value is None else value
+
+    try:
+        if model_type == "gpt2":
+            d = int(get("n_embd", 768))
+            activation = get("activation_function", "gelu_new")
+            entry = dict(
+                family="gpt2",
+                n_layer=get("n_layer", 12),
+                d_model=d,
+                n_head=get("n_head", 12),
+                d_ff=get("n_inner", 4 * d),
+                vocab_size=get("vocab_size", 50257),
+                n_ctx=get("n_positions", 1024),
+                tied_embeddings=bool(get("tie_word_embeddings", True)),
+                mlp_activation="gelu_new" if activation == "gelu_new" else "gelu",
+            )
+        else:
+            heads = get("num_attention_heads", 32)
+            entry = dict(
+                family=model_type,
+                n_layer=get("num_hidden_layers", 32),
+                d_model=get("hidden_size", 4096),
+                n_head=heads,
+                n_kv_head=get("num_key_value_heads", heads),
+                d_ff=get("intermediate_size", 14336 if model_type == "mixtral" else 11008),
+                vocab_size=get("vocab_size", 32000),
+                n_ctx=get("max_position_embeddings", 2048),
+                tied_embeddings=bool(get("tie_word_embeddings", False)),
+            )
+            head_dim = config.get("head_dim")
+            if head_dim and head_dim * heads != entry["d_model"]:
+                entry["head_dim"] = head_dim
+            if entry["n_kv_head"] == heads:
+                entry["n_kv_head"] = 0
+            if model_type == "llama":
+                bias = bool(get("attention_bias", False))
+                entry.update(qkv_bias=bias, out_bias=bias, mlp_bias=bool(get("mlp_bias", False)))
+            if model_type == "mixtral":
+                entry.update(n_experts=get("num_local_experts", 8), top_k=get("num_experts_per_tok", 2))
+            if get("hidden_act", "silu") != "silu":
+                raise ValueError(f"{where}: unsupported hidden_act {get('hidden_act')!r}; valid: silu")
+    except (TypeError, ValueError) as exc:
+        if str(exc).startswith(where):
+            raise
+        raise ValueError(f"{where}: malformed config: {exc}") from None
+    entry["name"] = name
+    entry["source"] = where
+    return from_mapping(entry, where=where)
+
+
+def from_hf_file(path: str | Path) -> ModelConfig:
+    path = Path(path)
+    try:
+        config = json.loads(path.read_text())
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path}: malformed JSON: {exc}") from None
+    if not isinstance(config, dict):
+        raise ValueError(f"{path}: expected a JSON object")
+    name = config.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
+    return from_hf_config(config, name=str(name), where=str(path))
+
+
+def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | None = None) -> ModelConfig:
+    """A model from a catalog name, a ``.toml`` file, or a Hugging Face ``.json`` config."""
+    if isinstance(spec, ModelConfig):
+        return spec
+    text = str(spec)
+    if text.endswith(".json"):
+        if not Path(text).is_file():
+            raise ValueError(f"model file {text!r} not found")
+        return from_hf_file(text)
+    if text.endswith(".toml"):
+        if not Path(text).is_file():
+            raise ValueError(f"model file {text!r} not found")
+        return from_toml(text)
+    if catalog is None:
+        from engine.catalog import models
+
+        catalog = models()
+    if text in catalog:
+        return catalog[text]
+    raise ValueError(
+        f"unknown model {text!r}; valid: {', '.join(catalog)} (or a .toml model file or a Hugging Face config.json)"
+    )

@@ -1,0 +1,130 @@
+"""Parameter counts by component.
+
+Every function takes scalars or numpy arrays that broadcast, and returns
+integer counts [parameters] of the same broadcast shape. Booleans (bias on or
+off, tied or not) enter as 0/1 multipliers, so a grid of configurations is
+counted in one call.
+
+The counts equal ``sum(p.numel() for p in model.parameters())`` of the
+reference PyTorch implementations (nanoGPT's ``GPT`` for the gpt2 family,
+Hugging Face ``transformers`` classes for the others), with tied weights
+counted once; ``tests/test_params.py`` checks this against real PyTorch.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _i(x):
+    return np.asarray(x, dtype=np.int64)
+
+
+def token_embedding(*, vocab_size, d_model):
+    """Token embedding table ``wte`` [parameters]: ``V * d``."""
+    return _i(vocab_size) * d_model
+
+
+def position_embedding(*, n_ctx, d_model, learned_positions):
+    """Learned position table ``wpe`` [parameters]: ``n_ctx * d`` (0 with rotary positions)."""
+    return _i(n_ctx) * d_model * _i(learned_positions)
+
+
+def norm(*, d_model, norm_bias):
+    """One LayerNorm/RMSNorm [parameters]: gain ``d`` plus bias ``d`` when present."""
+    return _i(d_model) * (1 + _i(norm_bias))
+
+
+def attention(*, d_model, n_head, n_kv_head, head_dim, qkv_bias, out_bias):
+    """One attention block without its norm [parameters].
+
+    ``d*(H + 2K)*hd`` for the query, key and value projections (grouped-query
+    attention when ``K < H``), ``H*hd*d`` for the output projection, plus
+    ``(H + 2K)*hd`` and ``d`` biases when present.
+    """
+    qkv_width = (_i(n_head) + 2 * _i(n_kv_head)) * head_dim
+    return (
+        d_model * qkv_width
+        + _i(n_head) * head_dim * d_model
+        + _i(qkv_bias) * qkv_width
+        + _i(out_bias) * d_model
+    )
+
+
+def mlp(*, d_model, d_ff, gated_mlp, mlp_bias):
+    """One dense MLP or one expert, without its norm [parameters].
+
+    Up projection ``d*f`` (two of them, gate and up, when gated as in SwiGLU,
+    Shazeer 2020), down projection ``f*d``, and their biases when present.
+    """
+    n_up = 1 + _i(gated_mlp)
+    return n_up * d_model * _i(d_ff) + _i(d_ff) * d_model + _i(mlp_bias) * (n_up * d_ff + d_model)
+
+
+def router(*, d_model, n_experts):
+    """MoE router, a bias-free ``d x E`` linear layer [parameters]; 0 for dense models."""
+    return _i(d_model) * n_experts * (_i(n_experts) > 1)
+
+
+def lm_head(*, vocab_size, d_model, tied_embeddings):
+    """Output projection to the vocabulary [parameters]: ``V*d``, or 0 when tied to ``wte``."""
+    return _i(vocab_size) * d_model * (1 - _i(tied_embeddings))
+
+
+def layer(*, norm, attention, mlp, router, n_experts):
+    """One transformer block [parameters]: two norms, attention, router and ``E`` MLPs."""
+    return 2 * _i(norm) + attention + router + _i(n_experts) * mlp
+
+
+def total(*, token_embedding, position_embedding, layer, n_layer, norm, lm_head):
+    """Whole model [parameters]: embeddings + ``L`` blocks + final norm + LM head."""
+    return token_embedding + position_embedding + _i(n_layer) * layer + norm + lm_head
+
+
+def active(*, total, mlp, n_layer, n_experts, top_k):
+    """Parameters used per token [parameters]: total minus the ``E - k`` idle experts per layer."""
+    return total - _i(n_layer) * (_i(n_experts) - top_k) * mlp
+
+
+def lookup(*, token_embedding, position_embedding, tied_embeddings):
+    """Parameters read by table lookup rather than used in a matmul [parameters].
+
+    Position embeddings, and the token embedding unless it is tied to the LM
+    head (then it is also the LM head's weight).
+    """
+    return position_embedding + token_embedding * (1 - _i(tied_embeddings))
+
+
+def matmul(*, total, lookup, norm, n_layer):
+    """Weights and biases of linear layers [parameters]: total minus lookups and norms.
+
+    These are the tensors that autocast copies to 16 bits in the forward
+    pass (PyTorch's autocast op list casts ``linear``/``addmm`` inputs, not
+    ``embedding`` or ``layer_norm``).
+    """
+    return total - lookup - (2 * _i(n_layer) + 1) * norm
+
+
+def tensors(*, n_layer, norm_bias, fused_qkv, qkv_bias, out_bias, gated_mlp, mlp_bias, n_experts,
+            learned_positions, tied_embeddings):
+    """Number of distinct parameter tensors [tensors] (for checkpoint overhead).
+
+    Per block: 2 norms (gain, bias), the query/key/value projection(s) (one
+    fused ``c_attn`` in nanoGPT, three in Hugging Face), the output
+    projection, router, and per expert the up (and gate) and down weights and
+    biases. Hugging Face Mixtral stores all experts as two 3-D tensors.
+    """
+    n_qkv = np.where(_i(fused_qkv) == 1, 1, 3)
+    per_norm = 1 + _i(norm_bias)
+    dense_mlp = (2 + _i(gated_mlp)) * (1 + _i(mlp_bias))
+    moe = _i(n_experts) > 1
+    per_layer = (
+        2 * per_norm
+        + n_qkv * (1 + _i(qkv_bias))
+        + 1
+        + _i(out_bias)
+        + np.where(moe, 1 + 2, dense_mlp)
+    )
+    return (
+        _i(n_layer) * per_layer + 1 + _i(learned_positions) + per_norm + (1 - _i(tied_embeddings))
+    )

@@ -1,0 +1,273 @@
+"""The one registry of inputs and outputs.
+
+Every column tsize produces is declared here once: its unit, the store
+table ("tier") it lives in, a description and a reference. The CLI's
+``--json``, the sweep frames, the DuckDB schema, the README's output table
+and the tests all read this module; ``tests/test_registry.py`` checks the
+evaluator and the README against it in both directions.
+
+Tiers. A sweep is a grid over the input axes below. An output that depends
+on only some axes is stored once per combination of those axes, in its
+tier's table, and the ``results`` view joins the tiers back into one row
+per grid point:
+
+* ``models``: per model configuration;
+* ``gpus``: per accelerator (catalog facts);
+* ``steps``: per training step on one device (model, precision, optimizer,
+  attention, batch, sequence...);
+* ``runs``: per training run (model, precision, tokens, GPU type and count,
+  assumed MFU, energy prices);
+* ``points``: everything that needs the full point (parallel layout, fit).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+
+@dataclasses.dataclass(frozen=True)
+class Input:
+    name: str
+    kind: str  # "model" | "catalog" | "choice" | "int" | "float" | "bool"
+    default: object
+    unit: str
+    description: str
+    choices: tuple = ()
+    minimum: float | None = None  # inclusive
+    above: float | None = None  # exclusive lower bound
+    maximum: float | None = None  # inclusive
+
+    def check(self, value: object) -> object:
+        """Return ``value`` converted to this input's kind; ValueError naming it and the valid range otherwise."""
+        if self.kind in ("model", "catalog"):
+            return value
+        if self.choices:
+            if value not in self.choices or isinstance(value, bool) != isinstance(self.choices[0], bool):
+                raise ValueError(f"{self.name} {value!r} is not valid; valid: {', '.join(map(str, self.choices))}")
+            return value
+        if self.kind == "bool":
+            if not isinstance(value, bool):
+                raise ValueError(f"{self.name} must be true or false, got {value!r}")
+            return value
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ValueError(f"{self.name} must be a number, got {value!r}")
+        if self.kind == "int":
+            if float(value) != int(value):
+                raise ValueError(f"{self.name} must be an integer, got {value!r}")
+            value = int(value)
+        else:
+            value = float(value)
+        if math.isnan(value) and self.default is not None and isinstance(self.default, float) and \
+                math.isnan(self.default):
+            return value
+        bounds = []
+        if self.minimum is not None:
+            bounds.append(f">= {self.minimum:g}")
+        if self.above is not None:
+            bounds.append(f"> {self.above:g}")
+        if self.maximum is not None:
+            bounds.append(f"<= {self.maximum:g}")
+        ok = (not math.isnan(value)
+              and (self.minimum is None or value >= self.minimum)
+              and (self.above is None or value > self.above)
+              and (self.maximum is None or value <= self.maximum))
+        if not ok:
+            raise ValueError(f"{self.name} {value!r} is out of range; valid: {' and '.join(bounds)}")
+        return value
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    name: str
+    unit: str
+    tier: str
+    dtype: str  # "int64" | "float64" | "bool"
+    description: str
+    reference: str = ""
+
+
+ATTENTION = ("naive", "flash")
+RECOMPUTE = ("none", "selective", "full")
+
+#: Input axes, in grid order (first = slowest varying).
+INPUTS: tuple[Input, ...] = (
+    Input("model", "model", "gpt2", "", "Model: a catalog name, a .toml model file or a Hugging Face config.json"),
+    Input("precision", "catalog", None, "",
+          "Precision recipe id from catalogs/precisions.toml (default: amp-bf16, the bfloat16 recipe)"),
+    Input("optimizer", "catalog", "adamw", "", "Optimizer id from catalogs/optimizers.toml"),
+    Input("attention", "choice", "flash", "", "Attention kernel: naive (materialised T x T) or flash (fused SDPA)",
+          ATTENTION),
+    Input("dropout", "float", 0.0, "1", "Dropout probability (residual, attention, embedding)", minimum=0,
+          maximum=0.999),
+    Input("dropout_mask_bytes", "float", 1.0, "bytes",
+          "Bytes per element of a saved dropout mask: 1 on CUDA (bool mask); the dtype's size on CPU", above=0),
+    Input("recompute", "choice", "none", "", "Activation recomputation: none, selective (attention core) or full",
+          RECOMPUTE),
+    Input("grad_accum", "int", 1, "1", "Micro-batches per optimizer step (gradient accumulation)", minimum=1),
+    Input("seq_len", "int", 0, "tokens", "Sequence length T (0: the model's n_ctx)", minimum=0),
+    Input("batch_size", "int", 1, "sequences", "Micro-batch size B per GPU", minimum=1),
+    Input("gpu", "catalog", "nvidia_h100_sxm", "", "Accelerator id from catalogs/gpus.toml"),
+    Input("n_gpus", "int", 8, "GPUs", "Number of GPUs (tp * pp * dp)", minimum=1),
+    Input("tokens", "float", 300e9, "tokens", "Training tokens D", above=0),
+    Input("assumed_mfu", "float", 0.3, "1", "Model FLOPs utilisation assumed for time to train", above=0, maximum=1),
+    Input("pue", "float", 1.2, "1", "Facility power usage effectiveness (energy multiplier)", minimum=1),
+    Input("usd_per_kwh", "float", 0.10, "USD/kWh", "Electricity price", minimum=0),
+    Input("tp", "int", 1, "GPUs", "Tensor-parallel degree", minimum=1),
+    Input("pp", "int", 1, "GPUs", "Pipeline-parallel degree", minimum=1),
+    Input("zero_stage", "int", 0, "", "ZeRO stage over data parallelism: 0, 1, 2 or 3 (3 = FSDP full shard)",
+          (0, 1, 2, 3)),
+    Input("sequence_parallel", "bool", False, "", "Sequence parallelism with tensor parallelism"),
+    Input("overhead_bytes", "float", 2**30, "bytes",
+          "Per-GPU memory outside PyTorch's allocator: CUDA context, cuBLAS/NCCL workspaces", minimum=0),
+    Input("allocator_slack", "float", 0.05, "1", "Caching-allocator fragmentation, as a fraction of the peak",
+          minimum=0),
+    Input("iter_time_s", "float", math.nan, "s", "Measured seconds per iteration, for MFU (NaN: not measured)",
+          above=0),
+)
+
+INPUT_NAMES = tuple(i.name for i in INPUTS)
+_BY_INPUT = {i.name: i for i in INPUTS}
+
+#: Store tables and the axes each depends on.
+TIERS: dict[str, tuple[str, ...]] = {
+    "models": ("model",),
+    "gpus": ("gpu",),
+    "steps": ("model", "precision", "optimizer", "attention", "dropout", "dropout_mask_bytes", "recompute",
+              "grad_accum", "seq_len", "batch_size"),
+    "runs": ("model", "precision", "recompute", "seq_len", "gpu", "n_gpus", "tokens", "assumed_mfu", "pue",
+             "usd_per_kwh"),
+    "points": INPUT_NAMES,
+}
+
+
+def home_tier(axis: str) -> str:
+    """The smallest tier containing an axis: where its value is stored."""
+    return min((t for t, axes in TIERS.items() if axis in axes), key=lambda t: len(TIERS[t]))
+
+
+_P = "parameters"
+_NANO = "nanoGPT model.py; tests/test_params.py (PyTorch count)"
+_SEED = "seed notebook (nanoGPT transformer_sizing.ipynb)"
+_KORT = "Korthikanti et al. 2022, sec. 4.1; tests/test_activations.py (saved_tensors_hooks)"
+_ZERO = "Rajbhandari et al. 2020 (ZeRO), sec. 3.1 and 5"
+_MEG = "Narayanan et al. 2021; Korthikanti et al. 2022 (Megatron-LM)"
+
+OUTPUTS: tuple[Output, ...] = (
+    # --- per model --------------------------------------------------------
+    Output("params_token_embedding", _P, "models", "int64", "Token embedding V*d", _NANO),
+    Output("params_position_embedding", _P, "models", "int64", "Learned position embedding n_ctx*d (0 with RoPE)",
+           _NANO),
+    Output("params_attention", _P, "models", "int64", "Attention projections and biases, all blocks", _NANO),
+    Output("params_mlp", _P, "models", "int64", "MLPs (all experts) and biases, all blocks", _NANO),
+    Output("params_router", _P, "models", "int64", "MoE routers, all blocks", "Jiang et al. 2024 (Mixtral)"),
+    Output("params_norm", _P, "models", "int64", "All norms: 2 per block plus the final norm", _NANO),
+    Output("params_lm_head", _P, "models", "int64", "LM head (0 when tied to the token embedding)", _NANO),
+    Output("params_layer", _P, "models", "int64", "One transformer block", _NANO),
+    Output("params_total", _P, "models", "int64", "All parameters, tied weights once (= PyTorch's count)", _NANO),
+    Output("params_non_embedding", _P, "models", "int64",
+           "Total minus lookup tables (position embeddings; token embedding unless tied)",
+           "nanoGPT get_num_params(non_embedding=True)"),
+    Output("params_active", _P, "models", "int64", "Parameters used per token (MoE: top-k experts)",
+           "Jiang et al. 2024 (Mixtral), sec. 2"),
+    Output("param_tensors", "tensors", "models", "int64", "Distinct parameter tensors (checkpoint records)", _NANO),
+    Output("heads_divide", "", "models", "bool", "n_head divides d_model and n_kv_head divides n_head", ""),
+    # --- per accelerator ---------------------------------------------------
+    Output("gpu_memory_bytes", "bytes", "gpus", "float64",
+           "Device memory: nvidia-smi/rocm-smi total where sourced, else the vendor label in its real unit",
+           "catalogs/gpus.toml"),
+    Output("gpu_tdp_w", "W", "gpus", "float64", "Board power (TDP)", "catalogs/gpus.toml"),
+    Output("gpu_price_usd", "USD", "gpus", "float64", "Approximate purchase price per GPU (NaN: unknown)",
+           "catalogs/gpus.toml"),
+    Output("gpu_cloud_usd_per_hour", "USD/h", "gpus", "float64", "On-demand price per GPU-hour (NaN: unknown)",
+           "catalogs/gpus.toml"),
+    # --- per training step on one device ------------------------------------
+    Output("flops_qkv", "FLOP", "steps", "float64", "Forward Q/K/V projections, all blocks", _SEED),
+    Output("flops_attention_scores", "FLOP", "steps", "float64", "Forward Q@K^T, all blocks, full T x T", _SEED),
+    Output("flops_attention_values", "FLOP", "steps", "float64", "Forward P@V, all blocks, full T x T", _SEED),
+    Output("flops_attention_out", "FLOP", "steps", "float64", "Forward attention output projection, all blocks",
+           _SEED),
+    Output("flops_mlp", "FLOP", "steps", "float64", "Forward MLP (k experts per token), all blocks", _SEED),
+    Output("flops_router", "FLOP", "steps", "float64", "Forward MoE router, all blocks", ""),
+    Output("flops_lm_head", "FLOP", "steps", "float64", "Forward LM head", _SEED),
+    Output("flops_forward", "FLOP", "steps", "float64", "Forward matmul FLOPs of one micro-batch B*T (non-causal)",
+           "Kaplan et al. 2020, Table 1; FlopCounterMode"),
+    Output("flops_backward", "FLOP", "steps", "float64", "Backward: 2 x forward", "Kaplan et al. 2020, sec. 2.1"),
+    Output("flops_iteration", "FLOP", "steps", "float64", "Forward + backward of one micro-batch (non-causal)",
+           "FlopCounterMode; tests/test_flops.py"),
+    Output("flops_iteration_causal", "FLOP", "steps", "float64",
+           "As flops_iteration with attention scores and values halved (causal accounting)", "Dao 2023"),
+    Output("flops_palm_iteration", "FLOP", "steps", "float64", "PaLM estimate (6N + 12*L*H*Q*T) * B*T",
+           "Chowdhery et al. 2022, App. B"),
+    Output("flops_recompute", "FLOP", "steps", "float64", "Forward FLOPs recomputed in backward, one micro-batch",
+           "Korthikanti et al. 2022, sec. 4"),
+    Output("weights_bytes", "bytes", "steps", "float64", "Stored parameters at the recipe's width", _ZERO),
+    Output("weight_copies_bytes", "bytes", "steps", "float64", "16-bit weight copies autocast keeps for backward",
+           "PyTorch autocast cast cache"),
+    Output("gradients_bytes", "bytes", "steps", "float64", "Gradient buffers", _ZERO),
+    Output("optimizer_bytes", "bytes", "steps", "float64", "Optimizer states, fp32 master weights included", _ZERO),
+    Output("activation_layer_bytes", "bytes", "steps", "float64", "Saved for backward by one block, one micro-batch",
+           _KORT),
+    Output("activation_bytes", "bytes", "steps", "float64",
+           "Saved for backward by one micro-batch: blocks, embeddings, logits and loss", _KORT),
+    Output("memory_total_bytes", "bytes", "steps", "float64",
+           "Weights + copies + gradients + optimizer + activations, one device", _SEED),
+    Output("memory_peak_bytes", "bytes", "steps", "float64",
+           "Estimated peak allocated memory of an iteration, one device (torch.cuda.max_memory_allocated)",
+           "engine/memory.py peak; tests/test_memory.py (seed's measured peaks)"),
+    Output("checkpoint_bytes", "bytes", "steps", "float64", "nanoGPT-style torch.save of model and optimizer",
+           "tests/test_memory.py (real torch.save)"),
+    # --- per training run -------------------------------------------------
+    Output("peak_flops_per_s", "FLOP/s", "runs", "float64", "GPU dense peak for the recipe's dtype (NaN: unsupported)",
+           "catalogs/gpus.toml"),
+    Output("train_flops", "FLOP", "runs", "float64", "Model FLOPs to train: 6*N*D (N active)",
+           "Kaplan et al. 2020; Brown et al. 2020, App. D"),
+    Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
+           "Chen et al. 2016; Korthikanti et al. 2022"),
+    Output("train_time_s", "s", "runs", "float64", "Time to train at the assumed MFU on n_gpus", _SEED),
+    Output("gpu_time_s", "GPU*s", "runs", "float64", "Accelerator time (GPU-seconds)", ""),
+    Output("cost_usd", "USD", "runs", "float64", "Cloud cost: GPU-hours x price per GPU-hour", ""),
+    Output("purchase_usd", "USD", "runs", "float64", "Purchase cost of n_gpus accelerators", ""),
+    Output("energy_j", "J", "runs", "float64", "Facility energy: TDP x n x time x PUE", ""),
+    Output("energy_usd", "USD", "runs", "float64", "Electricity cost of energy_j", ""),
+    Output("hfu", "1", "runs", "float64", "Hardware FLOPs utilisation at the assumed MFU", "Chowdhery et al. 2022"),
+    # --- per point ----------------------------------------------------------
+    Output("mfu", "1", "points", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
+           "Chowdhery et al. 2022, App. B"),
+    Output("states_share", "1", "points", "float64", "(weights + optimizer) / GPU memory, one device", _SEED),
+    Output("data_parallel", "GPUs", "points", "float64", "dp = n_gpus / (tp * pp); NaN when it does not divide", _MEG),
+    Output("weights_per_gpu_bytes", "bytes", "points", "float64", "Weights on the busiest GPU", _ZERO),
+    Output("gradients_per_gpu_bytes", "bytes", "points", "float64", "Gradients on the busiest GPU", _ZERO),
+    Output("optimizer_per_gpu_bytes", "bytes", "points", "float64", "Optimizer states on the busiest GPU", _ZERO),
+    Output("activations_per_gpu_bytes", "bytes", "points", "float64", "Activations on the busiest GPU", _MEG),
+    Output("memory_per_gpu_bytes", "bytes", "points", "float64", "Estimated peak allocated memory per GPU", _MEG),
+    Output("memory_required_bytes", "bytes", "points", "float64",
+           "Peak per GPU x (1 + allocator_slack) + overhead_bytes", ""),
+    Output("memory_share", "1", "points", "float64", "memory_required / GPU memory", ""),
+    Output("fits", "", "points", "bool", "Valid layout, supported dtype, and memory_required <= GPU memory", ""),
+    Output("max_micro_batch", "sequences", "points", "float64",
+           "Largest micro-batch that fits this layout (0: none)", ""),
+    Output("min_gpus", "GPUs", "points", "float64",
+           "Fewest GPUs of this type that fit, at this tp, pp, ZeRO stage and micro-batch (inf: never)", ""),
+)
+
+OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
+_BY_OUTPUT = {o.name: o for o in OUTPUTS}
+
+
+def output(name: str) -> Output:
+    try:
+        return _BY_OUTPUT[name]
+    except KeyError:
+        raise KeyError(f"unknown output {name!r}; valid: {', '.join(OUTPUT_NAMES)}") from None
+
+
+def input_(name: str) -> Input:
+    try:
+        return _BY_INPUT[name]
+    except KeyError:
+        raise KeyError(f"unknown input {name!r}; valid: {', '.join(INPUT_NAMES)}") from None
+
+
+def tier_outputs(tier: str) -> tuple[Output, ...]:
+    return tuple(o for o in OUTPUTS if o.tier == tier)

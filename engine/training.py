@@ -1,0 +1,86 @@
+"""Training compute, time, utilisation, cost and energy.
+
+Model FLOPs use the ``C = 6*N*D`` rule (Kaplan et al. 2020, section 2.1;
+GPT-3, Brown et al. 2020, Appendix D): forward ``2*N`` and backward ``4*N``
+FLOP per parameter and token, attention ignored. Full activation
+recomputation runs the forward again, ``8*N*D`` of hardware FLOPs. MFU is
+model FLOPs per second over the device's dense peak (Chowdhery et al. 2022,
+Appendix B); HFU counts the recomputation too.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+SECONDS_PER_HOUR = 3600.0
+JOULES_PER_KWH = 3.6e6
+
+
+def _f(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+def model_flops(*, params, tokens):
+    """Model FLOPs to train on ``tokens`` [FLOP]: ``6*N*D``."""
+    return 6 * _f(params) * tokens
+
+
+def hardware_flops(*, params, tokens, recompute, n_layer, n_head, head_dim, seq_len):
+    """FLOPs executed [FLOP]: model FLOPs plus the forward work recomputed in backward.
+
+    ``recompute == 2`` (full) runs every forward again: ``+2*N*D``, the
+    ``8*N*D`` rule. ``recompute == 1`` (selective) re-runs the attention core,
+    ``+4*L*H*hd*T`` per token (its forward share of PaLM's ``12*L*H*Q*T``).
+    """
+    r = np.asarray(recompute)
+    attention = 4 * _f(n_layer) * n_head * _f(head_dim) * seq_len
+    return _f(tokens) * (6 * _f(params) + (r == 2) * 2 * _f(params) + (r == 1) * attention)
+
+
+def time_s(*, flops, peak_flops_per_s, mfu, n_gpus):
+    """Wall-clock time to execute ``flops`` [s]: ``flops / (n * peak * mfu)``."""
+    return _f(flops) / (_f(n_gpus) * peak_flops_per_s * mfu)
+
+
+def gpu_hours(*, time_s, n_gpus):
+    """Accelerator-hours [h]."""
+    return _f(time_s) * n_gpus / SECONDS_PER_HOUR
+
+
+def cloud_cost_usd(*, gpu_hours, usd_per_gpu_hour):
+    """Rental cost [USD]: GPU-hours times the on-demand price per GPU-hour."""
+    return _f(gpu_hours) * usd_per_gpu_hour
+
+
+def purchase_cost_usd(*, n_gpus, price_usd):
+    """Purchase cost of the accelerators alone [USD]: ``n * unit price`` (no servers, network or power)."""
+    return _f(n_gpus) * price_usd
+
+
+def energy_j(*, tdp_w, n_gpus, time_s, pue):
+    """Facility energy [J]: ``TDP * n * t * PUE``, accelerators at full board power.
+
+    ``pue`` (power usage effectiveness, >= 1) scales device power to the
+    whole facility's; an upper bound since devices rarely sit at TDP.
+    """
+    return _f(tdp_w) * n_gpus * time_s * pue
+
+
+def energy_cost_usd(*, energy_j, usd_per_kwh):
+    """Electricity cost [USD]."""
+    return _f(energy_j) / JOULES_PER_KWH * usd_per_kwh
+
+
+def mfu(*, flops_per_iteration, grad_accum, iter_time_s, peak_flops_per_s):
+    """Model FLOPs utilisation from a measured iteration [1].
+
+    One iteration runs ``grad_accum`` micro-batches whose model FLOPs are
+    ``flops_per_iteration`` each, in ``iter_time_s`` seconds on one device:
+    ``flops * grad_accum / (iter_time_s * peak)``.
+    """
+    return _f(flops_per_iteration) * grad_accum / (_f(iter_time_s) * peak_flops_per_s)
+
+
+def hfu(*, mfu, model_flops, hardware_flops):
+    """Hardware FLOPs utilisation [1]: MFU scaled by executed over model FLOPs."""
+    return _f(mfu) * hardware_flops / model_flops
