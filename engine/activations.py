@@ -86,27 +86,33 @@ def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes):
 
     Dense: ``n*a*f`` with ``n`` the saved hidden-size tensors of the
     activation (``model.MLP_ACTIVATIONS``). Mixture of experts (Hugging Face
-    Mixtral's per-expert loop): each of the ``k`` routed copies saves the
-    gathered input and the weighted output (``2*a*d``), the expert's hidden
-    tensors, two int64 indices and an fp32 routing weight (20 B); the router
-    saves its fp32 softmax ``4*E``, the top-k int64 indices and fp32 values
-    and their fp32 sum (``12*k + 4``).
+    transformers' default ``grouped_mm`` experts): each of the ``k`` routed
+    copies of a token saves its gathered input and its expert output
+    (``2*a*d``), the expert's hidden tensors (``n*a*f``), an fp32 routing
+    weight and three int64 sort/scatter indices (28 B); the router saves its
+    fp32 softmax ``4*E``, the top-k int64 indices and fp32 weights and their
+    fp32 sum (``12*k + 4``).
     """
     a = _f(act_bytes)
     hidden = _f(mlp_saved) * a * d_ff
-    moe = _f(top_k) * (hidden + 2 * a * d_model + 20) + 4 * _f(n_experts) + 12 * _f(top_k) + 4
+    moe = _f(top_k) * (hidden + 2 * a * d_model + 28) + 4 * _f(n_experts) + 12 * _f(top_k) + 4
     return np.where(_f(n_experts) > 1, moe, hidden)
 
 
-def layer_replicated(*, norm, d_model, act_bytes, dropout, dropout_mask_bytes):
+def residual_masks(*, dropout, residual_dropout):
+    """1 when residual and embedding dropout masks are saved (GPT-2 style, ``dropout > 0``), else 0."""
+    return (_f(dropout) > 0) * _f(residual_dropout)
+
+
+def layer_replicated(*, norm, d_model, act_bytes, residual_masks, dropout_mask_bytes):
     """Per-block pieces tensor parallelism does not split [bytes/token].
 
     Two norms, the attention and MLP inputs (``2*a*d``) and two residual
-    dropout masks (``2*m*d`` when ``dropout > 0``); sequence parallelism
-    splits these too (Korthikanti et al. 2022, eq. 2 vs 3).
+    dropout masks (``2*m*d``); sequence parallelism splits these too
+    (Korthikanti et al. 2022, eq. 2 vs 3).
     """
     d = _f(d_model)
-    return 2 * norm + 2 * _f(act_bytes) * d + 2 * _f(dropout_mask_bytes) * d * (_f(dropout) > 0)
+    return 2 * norm + 2 * _f(act_bytes) * d + 2 * _f(dropout_mask_bytes) * d * residual_masks
 
 
 def layer_sharded(*, qkv, attention_core, mlp):
@@ -114,7 +120,7 @@ def layer_sharded(*, qkv, attention_core, mlp):
     return qkv + attention_core + mlp
 
 
-def head(*, norm, d_model, vocab_size, act_bytes, loss_bytes, dropout, dropout_mask_bytes):
+def head(*, norm, d_model, vocab_size, act_bytes, loss_bytes, residual_masks, dropout_mask_bytes):
     """Outside the blocks [bytes/token]: embedding and loss.
 
     int64 token ids (saved by the embedding lookup) and targets (saved by
@@ -124,7 +130,7 @@ def head(*, norm, d_model, vocab_size, act_bytes, loss_bytes, dropout, dropout_m
     d = _f(d_model)
     return (
         16
-        + _f(dropout_mask_bytes) * d * (_f(dropout) > 0)
+        + _f(dropout_mask_bytes) * d * residual_masks
         + norm
         + _f(act_bytes) * d
         + _f(loss_bytes) * vocab_size

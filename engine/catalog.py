@@ -264,6 +264,12 @@ def versions() -> dict[str, str]:
     return out
 
 
+def reload() -> None:
+    """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
+    for loader in (models, gpus, precisions, optimizers):
+        loader.cache_clear()
+
+
 def lookup(kind: str, key: str) -> Any:
     """One catalog entry by id; a ValueError naming the valid ids otherwise."""
     table = {"model": models, "gpu": gpus, "precision": precisions, "optimizer": optimizers}[kind]()

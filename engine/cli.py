@@ -97,10 +97,9 @@ def _size(args: argparse.Namespace) -> int:
 
 @command("catalog")
 def _catalog(args: argparse.Namespace) -> int:
-    from engine import catalog
-
-    from rich.console import Console
     from rich.table import Table
+
+    from engine import catalog, fmt
 
     if args.which == "models":
         rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
@@ -126,8 +125,6 @@ def _catalog(args: argparse.Namespace) -> int:
                   title_justify="left")
     for c in columns:
         table.add_column(c)
-    from engine import fmt
-
     for r in rows:
         cells = []
         for c in columns:
@@ -143,7 +140,7 @@ def _catalog(args: argparse.Namespace) -> int:
             else:
                 cells.append(str(v))
         table.add_row(*cells)
-    Console().print(table)
+    fmt.console().print(table)
     return 0
 
 

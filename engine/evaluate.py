@@ -33,7 +33,8 @@ CHECKPOINT_METADATA_BYTES = 2048
 MODEL_FIELDS = (
     "n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size", "n_ctx", "learned_positions",
     "rmsnorm", "norm_bias", "mlp_saved", "gated_mlp", "mlp_bias", "qkv_bias", "out_bias", "tied_embeddings",
-    "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "heads_divide",
+    "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "residual_dropout", "mask_buffer",
+    "heads_divide",
 )
 PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
                     "residual_bits", "softmax_bits", "loss_bits")
@@ -101,6 +102,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     f_fwd_causal = f_fwd - L * (f_scores + f_values) / 2
     n_compute = p_active - p_lookup
     out.update(
+        seq_len_ok=(T <= np.asarray(x["n_ctx"])) | (np.asarray(x["learned_positions"]) == 0),
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
         flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
         flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
@@ -118,6 +120,8 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     g = memory.gradients(params=p_total, grad_bits=x["grad_bits"])
     o = memory.optimizer(params=p_total, master_bits=x["master_bits"], n_states=x["n_states"], state_bits=state_bits)
     c = memory.weight_copies(params_matmul=p_matmul, copy_bits=x["copy_bits"])
+    mask_present = np.asarray(x["mask_buffer"]) * (1 - np.asarray(x["flash"]))
+    buf = memory.mask_buffers(n_layer=L, n_ctx=x["n_ctx"], present=mask_present)
     g1 = memory.first_gradient(vocab_size=V, d_model=d, grad_bits=x["grad_bits"])
 
     a_bytes = np.asarray(x["compute_bits"]) / 8
@@ -128,7 +132,8 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=r_bytes)
     a_matrix = activations.attention_matrix(seq_len=T, n_head=H, flash=flash, act_bytes=a_bytes,
                                             softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask)
-    a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, dropout=drop,
+    masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
+    a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
                                          dropout_mask_bytes=mask)
     a_shard = activations.layer_sharded(
         qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes),
@@ -138,7 +143,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     )
     a_layer = activations.layer(layer_replicated=a_rep, layer_sharded=a_shard)
     a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
-                              dropout=drop, dropout_mask_bytes=mask)
+                              residual_masks=masks, dropout_mask_bytes=mask)
     a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
                                      act_bytes=a_bytes)
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
@@ -146,15 +151,16 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                             recompute=x["recompute"])
     grad_accum = x["grad_accum"]
     out.update(
-        weights_bytes=w, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
+        weights_bytes=w, buffers_bytes=buf, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
         activation_layer_bytes=tokens_mb * a_layer, activation_bytes=act,
-        memory_total_bytes=memory.total(weights=w, weight_copies=c, gradients=g, optimizer=o, activations=act),
-        memory_peak_bytes=memory.peak(weights=w, weight_copies=c, gradients=g, optimizer=o, activations=act,
-                                      first_gradient=g1, grad_accum=grad_accum),
+        memory_total_bytes=memory.total(weights=w, buffers=buf, weight_copies=c, gradients=g, optimizer=o,
+                                        activations=act),
+        memory_peak_bytes=memory.peak(weights=w, buffers=buf, weight_copies=c, gradients=g, optimizer=o,
+                                      activations=act, first_gradient=g1, grad_accum=grad_accum),
         checkpoint_bytes=memory.checkpoint(params=p_total, param_bits=x["param_bits"], master_bits=x["master_bits"],
                                            n_states=x["n_states"], state_bits=state_bits,
-                                           step_tensor=x["step_tensor"], tensors=n_tensors,
-                                           record_bytes=CHECKPOINT_RECORD_BYTES,
+                                           step_tensor=x["step_tensor"], tensors=n_tensors, buffers=buf,
+                                           buffer_tensors=L * mask_present, record_bytes=CHECKPOINT_RECORD_BYTES,
                                            metadata_bytes=CHECKPOINT_METADATA_BYTES),
     )
 
@@ -201,25 +207,26 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         sequence_parallel=sp, recompute=x["recompute"],
     )
     g1_gpu = g1 / np.asarray(tp, dtype=np.float64)
-    peak_gpu = memory.peak(weights=w_gpu, weight_copies=c_rank, gradients=g_gpu, optimizer=o_gpu,
+    buf_gpu = buf * share_gpu
+    peak_gpu = memory.peak(weights=w_gpu, buffers=buf_gpu, weight_copies=c_rank, gradients=g_gpu, optimizer=o_gpu,
                            activations=act_gpu + gather, first_gradient=g1_gpu, grad_accum=grad_accum)
     slack, overhead = x["allocator_slack"], x["overhead_bytes"]
     required = memory.required(peak=peak_gpu, allocator_slack=slack, overhead_bytes=overhead)
     usable = memory.usable(memory_bytes=mem, allocator_slack=slack, overhead_bytes=overhead)
-    buildable = np.isfinite(peak_fs) & out["heads_divide"]
+    buildable = np.isfinite(peak_fs) & out["heads_divide"] & out["seq_len_ok"]
     valid = buildable & np.isfinite(dp)
 
     # largest micro-batch: activations are affine in B, the rest does not depend on it
     per_sample = (act_gpu - a_seq) / np.asarray(B, dtype=np.float64)
     accumulating = np.asarray(grad_accum) > 1
-    fixed = w_gpu + o_gpu + c_rank + gather + a_seq + np.where(accumulating, g_gpu, g1_gpu)
-    room_ok = accumulating | (w_gpu + o_gpu + g_gpu <= usable)
+    fixed = w_gpu + buf_gpu + o_gpu + c_rank + gather + a_seq + np.where(accumulating, g_gpu, g1_gpu)
+    room_ok = accumulating | (w_gpu + buf_gpu + o_gpu + g_gpu <= usable)
     with np.errstate(invalid="ignore"):
         max_mb = np.where(valid & room_ok, np.maximum(np.floor((usable - fixed) / per_sample), 0.0), 0.0)
 
     # fewest GPUs: smallest dp whose ZeRO shards fit, at this tp, pp and micro-batch
     s1, s2, s3 = (np.asarray(zero) >= s for s in (1, 2, 3))
-    kept = w_rank * ~s3 + o_rank * ~s1
+    kept = w_rank * ~s3 + o_rank * ~s1 + buf_gpu
     sharded = w_rank * s3 + o_rank * s1
     live = c_rank + act_gpu + gather
     dp_backward = parallel.min_data_parallel(

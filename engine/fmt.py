@@ -77,3 +77,11 @@ def ratio(x) -> str:
 
 def mwh(joules) -> str:
     return "-" if _bad(joules) else f"{joules / 3.6e9:,.2f} MWh"
+
+
+def console():
+    """A rich console: the terminal's width, or 160 columns when output is piped (tables stay readable)."""
+    from rich.console import Console
+
+    probe = Console()
+    return probe if probe.is_terminal else Console(width=160)

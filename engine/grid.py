@@ -39,7 +39,8 @@ def _model_fields(m: ModelConfig) -> dict[str, float]:
         rmsnorm=m.rmsnorm, norm_bias=m.norm_bias, mlp_saved=MLP_ACTIVATIONS[m.mlp_activation],
         gated_mlp=m.gated_mlp, mlp_bias=m.mlp_bias, qkv_bias=m.qkv_bias, out_bias=m.out_bias,
         tied_embeddings=m.tied_embeddings, n_experts=m.n_experts, top_k=m.top_k, softmax_fp32=m.softmax_fp32,
-        loss_fp32=m.loss_fp32, fused_qkv=m.fused_qkv, heads_divide=m.heads_divide,
+        loss_fp32=m.loss_fp32, fused_qkv=m.fused_qkv, residual_dropout=m.residual_dropout,
+        mask_buffer=m.implementation == "nanogpt", heads_divide=m.heads_divide,
     )
 
 

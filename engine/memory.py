@@ -48,6 +48,16 @@ def weight_copies(*, params_matmul, copy_bits):
     return _f(params_matmul) * copy_bits / 8
 
 
+def mask_buffers(*, n_layer, n_ctx, present):
+    """Causal-mask buffers [bytes]: ``L * n_ctx^2 * 4`` where ``present``.
+
+    nanoGPT registers a ``(1, 1, n_ctx, n_ctx)`` fp32 ``bias`` buffer per
+    block when it uses its naive attention path; being persistent, it is
+    on the device and in every checkpoint.
+    """
+    return _f(n_layer) * _f(n_ctx) ** 2 * 4 * _f(present)
+
+
 def first_gradient(*, vocab_size, d_model, grad_bits):
     """The first gradient allocated in backward [bytes]: the LM head's, ``V*d*grad_bits/8``.
 
@@ -58,12 +68,12 @@ def first_gradient(*, vocab_size, d_model, grad_bits):
     return _f(vocab_size) * d_model * grad_bits / 8
 
 
-def total(*, weights, weight_copies, gradients, optimizer, activations):
-    """Everything resident at once [bytes]: the seed's sum, plus autocast's copies."""
-    return weights + weight_copies + gradients + optimizer + activations
+def total(*, weights, buffers, weight_copies, gradients, optimizer, activations):
+    """Everything resident at once [bytes]: the seed's sum, plus buffers and autocast's copies."""
+    return weights + buffers + weight_copies + gradients + optimizer + activations
 
 
-def peak(*, weights, weight_copies, gradients, optimizer, activations, first_gradient, grad_accum):
+def peak(*, weights, buffers, weight_copies, gradients, optimizer, activations, first_gradient, grad_accum):
     """Estimated peak of allocated memory in one training iteration [bytes].
 
     With gradient accumulation (``grad_accum > 1``) gradients persist from
@@ -71,8 +81,8 @@ def peak(*, weights, weight_copies, gradients, optimizer, activations, first_gra
     everything: ``W + C + G + O + A``. Without it, gradients are freed each
     step; the peak is the larger of the start of backward, when activations,
     the autocast copies and the first gradient are live, and the optimizer
-    step, when all gradients are: ``W + O + max(C + A + g1, G)``. A fused
-    optimizer step (no temporaries) is assumed. This is what
+    step, when all gradients are: ``W + O + max(C + A + g1, G)``; buffers
+    are always there. A fused optimizer step (no temporaries) is assumed. This is what
     ``torch.cuda.max_memory_allocated`` reports; CUDA context, library
     workspaces and allocator slack are outside it (see ``required``).
     """
@@ -82,7 +92,7 @@ def peak(*, weights, weight_copies, gradients, optimizer, activations, first_gra
         weight_copies + gradients + activations,
         np.maximum(weight_copies + activations + first_gradient, gradients),
     )
-    return weights + optimizer + live
+    return weights + buffers + optimizer + live
 
 
 def required(*, peak, allocator_slack, overhead_bytes):
@@ -112,8 +122,8 @@ def share(*, part, memory_bytes):
     return _f(part) / memory_bytes
 
 
-def checkpoint(*, params, param_bits, master_bits, n_states, state_bits, step_tensor, tensors,
-               record_bytes, metadata_bytes):
+def checkpoint(*, params, param_bits, master_bits, n_states, state_bits, step_tensor, tensors, buffers,
+               buffer_tensors, record_bytes, metadata_bytes):
     """Size of a nanoGPT-style ``torch.save`` checkpoint [bytes].
 
     nanoGPT saves ``{'model': state_dict, 'optimizer': optimizer.state_dict(),
@@ -124,9 +134,10 @@ def checkpoint(*, params, param_bits, master_bits, n_states, state_bits, step_te
     alignment padding, central-directory entry, pickle reference; about
     ``record_bytes``) for each of the ``tensors`` model tensors and, per
     model tensor, its ``n_states`` optimizer states and (``step_tensor``)
-    the 4-byte fp32 ``step`` PyTorch's Adam family keeps; plus
-    ``metadata_bytes`` of pickled configuration.
+    the 4-byte fp32 ``step`` PyTorch's Adam family keeps; the persistent
+    ``buffers`` (``buffer_tensors`` records); plus ``metadata_bytes`` of
+    pickled configuration.
     """
-    data = _f(params) * (_f(param_bits) + master_bits + _f(n_states) * state_bits) / 8
-    records = _f(tensors) * (1 + _f(n_states) + step_tensor)
+    data = _f(params) * (_f(param_bits) + master_bits + _f(n_states) * state_bits) / 8 + buffers
+    records = _f(tensors) * (1 + _f(n_states) + step_tensor) + buffer_tensors
     return data + 4 * _f(tensors) * step_tensor + records * record_bytes + metadata_bytes

@@ -13,7 +13,7 @@ what the *reference implementation* does rather than the architecture itself
 (``softmax_fp32``, ``loss_fp32``, ``fused_qkv``, ``mlp_activation``); their
 defaults follow nanoGPT for the ``gpt2`` family and Hugging Face
 ``transformers`` for the others, the implementations tsize is measured
-against.
+against (``implementation``).
 """
 
 from __future__ import annotations
@@ -40,17 +40,18 @@ MLP_ACTIVATIONS = {
 }
 
 FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+IMPLEMENTATIONS = ("nanogpt", "hf")
 
 _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
     "gpt2": dict(
         learned_positions=True, rmsnorm=False, norm_bias=True, mlp_activation="gelu",
         mlp_bias=True, qkv_bias=True, out_bias=True, tied_embeddings=True,
-        softmax_fp32=False, loss_fp32=False, fused_qkv=True,
+        softmax_fp32=False, loss_fp32=False, fused_qkv=True, residual_dropout=True, implementation="nanogpt",
     ),
     "llama": dict(
         learned_positions=False, rmsnorm=True, norm_bias=False, mlp_activation="swiglu",
         mlp_bias=False, qkv_bias=False, out_bias=False, tied_embeddings=False,
-        softmax_fp32=True, loss_fp32=True, fused_qkv=False,
+        softmax_fp32=True, loss_fp32=True, fused_qkv=False, residual_dropout=False, implementation="hf",
     ),
 }
 _FAMILY_DEFAULTS["mistral"] = dict(_FAMILY_DEFAULTS["llama"])
@@ -91,6 +92,8 @@ class ModelConfig:
     softmax_fp32: bool = False
     loss_fp32: bool = False
     fused_qkv: bool = True
+    residual_dropout: bool = True  # dropout on embeddings and block outputs (GPT-2); Llama has attention dropout only
+    implementation: str = "nanogpt"  # reference implementation measured against: "nanogpt" or "hf" (transformers)
     published_params: int | None = None
     source: str = ""
 
@@ -115,19 +118,22 @@ class ModelConfig:
             and self.n_head % self.kv_heads == 0
         )
 
-    def validated(self, *, strict_heads: bool = True) -> "ModelConfig":
+    def validated(self, *, strict_heads: bool = True, where: str | None = None) -> "ModelConfig":
         """Return self after checking every field; raise ValueError naming the bad one.
 
         With ``strict_heads=False`` a head count that does not divide
         ``d_model`` is allowed through, for sweeps that flag such points.
         """
-        where = f"model {self.name!r}"
+        where = where or f"model {self.name!r}"
         if self.family not in FAMILIES:
             raise ValueError(f"{where}: unknown family {self.family!r}; valid: {', '.join(FAMILIES)}")
         for field in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+        for f in dataclasses.fields(self):
+            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
+                raise ValueError(f"{where}: {f.name} must be true or false, got {getattr(self, f.name)!r}")
         for field in ("n_kv_head", "head_dim"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
@@ -136,6 +142,11 @@ class ModelConfig:
             raise ValueError(
                 f"{where}: unknown mlp_activation {self.mlp_activation!r}; valid: {', '.join(MLP_ACTIVATIONS)}"
             )
+        if self.implementation not in IMPLEMENTATIONS:
+            raise ValueError(f"{where}: unknown implementation {self.implementation!r}; "
+                             f"valid: {', '.join(IMPLEMENTATIONS)}")
+        if self.implementation == "nanogpt" and (self.family != "gpt2" or self.mlp_activation != "gelu"):
+            raise ValueError(f"{where}: implementation 'nanogpt' needs family 'gpt2' and mlp_activation 'gelu'")
         if self.top_k > self.n_experts:
             raise ValueError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
         if strict_heads:
@@ -178,7 +189,10 @@ def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: b
     missing = [f for f in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx") if f not in values]
     if missing:
         raise ValueError(f"{where}: missing required field {missing[0]!r}")
-    return ModelConfig(**values).validated(strict_heads=strict_heads)
+    try:
+        return ModelConfig(**values).validated(strict_heads=strict_heads, where=where)
+    except TypeError as exc:  # a field of the wrong kind
+        raise ValueError(f"{where}: {exc}") from None
 
 
 def from_toml(path: str | Path) -> ModelConfig:
@@ -233,6 +247,8 @@ def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str
                 n_ctx=get("n_positions", 1024),
                 tied_embeddings=bool(get("tie_word_embeddings", True)),
                 mlp_activation="gelu_new" if activation == "gelu_new" else "gelu",
+                # Hugging Face's GPT-2 upcasts logits to fp32 for the loss, like its Llama
+                implementation="hf", loss_fp32=True,
             )
         else:
             heads = get("num_attention_heads", 32)

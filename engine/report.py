@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from rich.console import Console
+from rich.console import Console  # noqa: F401  (type of the console argument)
 from rich.table import Table
 
 from engine import catalog, fmt
@@ -43,7 +43,7 @@ def _flat(out: dict[str, np.ndarray], name: str, shape: tuple[int, ...]) -> np.n
 def render(model, *, console: Console | None = None, dtype: str | None = None, causal: bool = False,
            **inputs: Any) -> None:
     """Print every section for one configuration."""
-    console = console or Console(width=None if Console().is_terminal else 120)
+    console = console or fmt.console()
     axes = axes_for(model, dtype=dtype, **inputs)
     batches = axes.pop("batch_size", [1])
     grid = Grid(axes | {"batch_size": batches[:1]})
@@ -62,6 +62,9 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     if not p["heads_divide"]:
         console.print("[red]n_head does not divide d_model (or n_kv_head does not divide n_head): "
                       "no such model can be built[/]")
+    if not p["seq_len_ok"]:
+        console.print(f"[red]T={T} exceeds the model's {m.n_ctx} learned positions: no such run; "
+                      f"outputs describe a model with a longer position table[/]")
 
     # 1. parameters
     total = p["params_total"]

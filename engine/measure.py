@@ -1,0 +1,394 @@
+"""Measure real PyTorch models: the ground truth tsize's estimates are checked against.
+
+One module serves both ``tsize validate`` and the test suite:
+
+* parameters: ``sum(p.numel() for p in model.parameters())`` (tied weights
+  once), on the meta device;
+* FLOPs of one forward and one backward: ``torch.utils.flop_counter``
+  ``FlopCounterMode`` (naive attention, whose matmuls the counter sees; the
+  count is the same for every attention kernel);
+* bytes saved for backward: ``torch.autograd.graph.saved_tensors_hooks``,
+  deduplicated by storage, parameter storages excluded;
+
+FLOPs and saved bytes run under ``FakeTensorMode`` on the CPU (no memory,
+any size, the CPU kernels' choices, flash attention included), except for
+mixtures of experts, whose data-dependent routing needs real (small) CPU
+tensors;
+* checkpoint bytes: a real ``torch.save`` of model and AdamW state after one
+  optimizer step (small models only).
+
+Models are built from a :class:`~engine.model.ModelConfig`: a nanoGPT-style
+GPT (written here, after Karpathy's ``model.py``) for the gpt2 family with
+PyTorch's GELU, Hugging Face ``transformers`` classes otherwise.
+
+Requires the ``validate`` extra: ``pip install -e '.[validate]'``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+from typing import Any
+
+from engine.model import ModelConfig
+
+try:
+    import torch
+    from torch import nn
+    from torch.nn import functional as F
+except ImportError:  # pragma: no cover - exercised only without the extra
+    torch = None
+
+INSTALL_HINT = "PyTorch and transformers are needed to measure models: pip install -e '.[validate]'"
+
+DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+
+
+def require() -> None:
+    if torch is None:
+        raise RuntimeError(INSTALL_HINT)
+    try:
+        import transformers  # noqa: F401
+    except ImportError:
+        raise RuntimeError(INSTALL_HINT) from None
+
+
+# ---------------------------------------------------------------------------
+# nanoGPT-style GPT (the gpt2 family's reference implementation)
+
+if torch is not None:
+
+    class _LayerNorm(nn.Module):
+        """LayerNorm with an optional bias (nanoGPT: PyTorch's lacks bias=False before 2.1)."""
+
+        def __init__(self, d: int, bias: bool):
+            super().__init__()
+            self.weight = nn.Parameter(torch.ones(d))
+            self.bias = nn.Parameter(torch.zeros(d)) if bias else None
+
+        def forward(self, x):
+            return F.layer_norm(x, self.weight.shape, self.weight, self.bias, 1e-5)
+
+    class _Attention(nn.Module):
+        def __init__(self, m: ModelConfig, flash: bool, dropout: float):
+            super().__init__()
+            d, self.n_head, self.flash, self.p = m.d_model, m.n_head, flash, dropout
+            self.c_attn = nn.Linear(d, 3 * d, bias=m.qkv_bias)
+            self.c_proj = nn.Linear(d, d, bias=m.out_bias)
+            self.attn_dropout = nn.Dropout(dropout)
+            self.resid_dropout = nn.Dropout(dropout)
+            if not flash:
+                self.register_buffer("bias", torch.tril(torch.ones(m.n_ctx, m.n_ctx)).view(1, 1, m.n_ctx, m.n_ctx))
+
+        def forward(self, x):
+            B, T, C = x.size()
+            q, k, v = self.c_attn(x).split(C, dim=2)
+            q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+            if self.flash:
+                y = F.scaled_dot_product_attention(q, k, v, attn_mask=None,
+                                                   dropout_p=self.p if self.training else 0.0, is_causal=True)
+            else:
+                att = (q @ k.transpose(-2, -1)) * (1.0 / math.sqrt(k.size(-1)))
+                att = att.masked_fill(self.bias[:, :, :T, :T] == 0, float("-inf"))
+                att = self.attn_dropout(F.softmax(att, dim=-1))
+                y = att @ v
+            y = y.transpose(1, 2).contiguous().view(B, T, C)
+            return self.resid_dropout(self.c_proj(y))
+
+    class _MLP(nn.Module):
+        def __init__(self, m: ModelConfig, dropout: float):
+            super().__init__()
+            self.c_fc = nn.Linear(m.d_model, m.d_ff, bias=m.mlp_bias)
+            self.gelu = nn.GELU()
+            self.c_proj = nn.Linear(m.d_ff, m.d_model, bias=m.mlp_bias)
+            self.dropout = nn.Dropout(dropout)
+
+        def forward(self, x):
+            return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+    class _Block(nn.Module):
+        def __init__(self, m: ModelConfig, flash: bool, dropout: float):
+            super().__init__()
+            self.ln_1 = _LayerNorm(m.d_model, m.norm_bias)
+            self.attn = _Attention(m, flash, dropout)
+            self.ln_2 = _LayerNorm(m.d_model, m.norm_bias)
+            self.mlp = _MLP(m, dropout)
+
+        def forward(self, x):
+            x = x + self.attn(self.ln_1(x))
+            return x + self.mlp(self.ln_2(x))
+
+    class NanoGPT(nn.Module):
+        """A GPT with nanoGPT's modules and operations (tied LM head, fused QKV)."""
+
+        def __init__(self, m: ModelConfig, flash: bool = True, dropout: float = 0.0):
+            super().__init__()
+            self.transformer = nn.ModuleDict(dict(
+                wte=nn.Embedding(m.vocab_size, m.d_model),
+                wpe=nn.Embedding(m.n_ctx, m.d_model),
+                drop=nn.Dropout(dropout),
+                h=nn.ModuleList([_Block(m, flash, dropout) for _ in range(m.n_layer)]),
+                ln_f=_LayerNorm(m.d_model, m.norm_bias),
+            ))
+            self.lm_head = nn.Linear(m.d_model, m.vocab_size, bias=False)
+            if m.tied_embeddings:
+                self.transformer.wte.weight = self.lm_head.weight
+
+        def forward(self, idx, targets):
+            t = idx.size(1)
+            pos = torch.arange(0, t, dtype=torch.long, device=idx.device)
+            x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+            for block in self.transformer.h:
+                x = block(x)
+            logits = self.lm_head(self.transformer.ln_f(x))
+            return F.cross_entropy(logits.view(-1, logits.size(-1)), targets.view(-1), ignore_index=-1)
+
+
+def uses_nanogpt(m: ModelConfig) -> bool:
+    """Whether ``m`` is built as nanoGPT's GPT (else as a Hugging Face class)."""
+    return m.implementation == "nanogpt"
+
+
+def _hf_config(m: ModelConfig, attention: str, dropout: float, experts: str | None = None):
+    import transformers
+
+    impl = "sdpa" if attention == "flash" else "eager"
+    if m.family == "gpt2":
+        return transformers.GPT2Config(
+            n_layer=m.n_layer, n_embd=m.d_model, n_head=m.n_head, n_inner=m.d_ff, vocab_size=m.vocab_size,
+            n_positions=m.n_ctx, activation_function="gelu_new" if m.mlp_activation == "gelu_new" else "gelu",
+            resid_pdrop=dropout, embd_pdrop=dropout, attn_pdrop=dropout, tie_word_embeddings=m.tied_embeddings,
+            attn_implementation=impl, bos_token_id=None, eos_token_id=None, loss_type="ForCausalLM",
+        )
+    common = dict(
+        hidden_size=m.d_model, intermediate_size=m.d_ff, num_hidden_layers=m.n_layer, num_attention_heads=m.n_head,
+        num_key_value_heads=m.kv_heads, head_dim=m.head_size, vocab_size=m.vocab_size,
+        max_position_embeddings=m.n_ctx, tie_word_embeddings=m.tied_embeddings, attention_dropout=dropout,
+        attn_implementation=impl, bos_token_id=None, eos_token_id=None, pad_token_id=None, loss_type="ForCausalLM",
+    )
+    if m.family == "llama":
+        if m.qkv_bias != m.out_bias:
+            raise ValueError(f"model {m.name!r}: Llama has one attention_bias for q/k/v and o; cannot build "
+                             f"qkv_bias={m.qkv_bias}, out_bias={m.out_bias}")
+        return transformers.LlamaConfig(attention_bias=m.qkv_bias, mlp_bias=m.mlp_bias, **common)
+    if m.family == "mistral":
+        return transformers.MistralConfig(sliding_window=None, **common)
+    if m.family == "qwen2":
+        return transformers.Qwen2Config(use_sliding_window=False, **common)
+    if m.family == "mixtral":
+        extra = {"experts_implementation": experts} if experts else {}
+        return transformers.MixtralConfig(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k,
+                                          sliding_window=None, router_aux_loss_coef=0.0, **extra, **common)
+    raise ValueError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
+
+
+_HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
+               "qwen2": "Qwen2ForCausalLM", "mixtral": "MixtralForCausalLM"}
+
+
+class _Wrapped(nn.Module if torch is not None else object):
+    """A Hugging Face causal LM called like nanoGPT: ``model(idx, targets) -> loss``."""
+
+    def __init__(self, inner):
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, idx, targets):
+        return self.inner(input_ids=idx, labels=targets, use_cache=False).loss
+
+
+def build(m: ModelConfig, *, attention: str = "flash", dropout: float = 0.0, dtype: str = "float32",
+          experts: str | None = None):
+    """The reference PyTorch model for ``m`` on the current default device, in training mode.
+
+    ``experts`` picks transformers' mixture-of-experts kernel (default: its
+    own default, ``grouped_mm``; ``"eager"`` is the per-expert loop).
+    """
+    require()
+    previous = torch.get_default_dtype()
+    torch.set_default_dtype(getattr(torch, DTYPES[dtype]))
+    try:
+        if uses_nanogpt(m):
+            model = NanoGPT(m, flash=attention == "flash", dropout=dropout)
+        else:
+            import transformers
+
+            if m.family not in _HF_CLASSES:
+                raise ValueError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
+            with _quiet_transformers():
+                inner = getattr(transformers, _HF_CLASSES[m.family])(_hf_config(m, attention, dropout, experts))
+            model = _Wrapped(inner)
+    finally:
+        torch.set_default_dtype(previous)
+    return model.train()
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    import transformers
+
+    level = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(level)
+
+
+def _batch(m: ModelConfig, batch_size: int, seq_len: int, device) -> tuple[Any, Any]:
+    idx = (torch.arange(batch_size * seq_len, device=device) % m.vocab_size).view(batch_size, seq_len)
+    return idx, idx.clone()
+
+
+# ---------------------------------------------------------------------------
+# measurements
+
+
+def param_count(m: ModelConfig) -> int:
+    """``sum(p.numel() for p in model.parameters())`` of the reference model, built on the meta device."""
+    require()
+    with torch.device("meta"):
+        model = build(m)
+    return sum(p.numel() for p in model.parameters())
+
+
+@contextlib.contextmanager
+def _session(m: ModelConfig):
+    """Where measurements run: fake CPU tensors, or real ones for data-dependent MoE routing."""
+    from torch._subclasses.fake_tensor import FakeTensorMode
+
+    if m.n_experts > 1:
+        yield False
+        return
+    with FakeTensorMode(), _fake_is_data():
+        yield True
+
+
+def flops(m: ModelConfig, *, batch_size: int, seq_len: int) -> dict[str, int]:
+    """Forward and backward FLOPs of one micro-batch counted by ``FlopCounterMode``.
+
+    Naive attention and transformers' per-expert loop, whose matmuls the
+    counter sees (its formula table lacks the CPU flash kernel and
+    ``torch._grouped_mm``); the count is the same for every kernel.
+    """
+    require()
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with _session(m) as fake:
+        with torch.device("cpu"):
+            model = build(m, attention="naive", experts="eager")
+            idx, targets = _batch(m, batch_size, seq_len, "cpu")
+        if not fake:
+            _init_small(model)
+        forward = FlopCounterMode(display=False)
+        with forward:
+            loss = model(idx, targets)
+        backward = FlopCounterMode(display=False)
+        with backward:
+            loss.backward()
+    return {"forward": forward.get_total_flops(), "backward": backward.get_total_flops()}
+
+
+def _init_small(model) -> None:
+    with torch.no_grad():
+        for p in model.parameters():
+            p.normal_(0.0, 0.02)
+
+
+def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "float32", attention: str = "flash",
+                dropout: float = 0.0, detail: bool = False):
+    """Bytes autograd saves for backward in one forward pass, deduplicated by storage, parameters excluded.
+
+    Runs under ``FakeTensorMode`` on the CPU (real kernel selection, no
+    memory), except mixtures of experts, which run on real CPU tensors
+    (keep those small). With ``detail`` also returns the saved tensors as
+    ``(shape, dtype, bytes)``.
+    """
+    require()
+    saved: dict[int, tuple] = {}
+    with _session(m) as fake:
+        with torch.device("cpu"):
+            model = build(m, attention=attention, dropout=dropout, dtype=dtype)
+            idx, targets = _batch(m, batch_size, seq_len, "cpu")
+        if not fake:
+            _init_small(model)
+        params = {p.untyped_storage()._cdata for p in model.parameters()}
+        params |= {b.untyped_storage()._cdata for b in model.buffers()}
+
+        def pack(t):
+            storage = t.untyped_storage()
+            key = storage._cdata
+            if key not in params and key not in saved:
+                saved[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes())
+            return t
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+            model(idx, targets)
+    total = sum(v[2] for v in saved.values())
+    return (total, list(saved.values())) if detail else total
+
+
+@contextlib.contextmanager
+def _fake_is_data():
+    """Let Hugging Face treat our fake tensors as the plain inputs they stand for.
+
+    ``transformers.masking_utils`` cannot read fake tensors, so it keeps a
+    materialised causal mask (which keeps SDPA off its flash kernel and makes
+    grouped-query attention repeat K and V) and tries to detect packed
+    sequences. Our inputs have no padding and no packing, so here the mask
+    is skipped exactly when it would be for real tensors (causal, no
+    padding, no local window) and packing detection answers "none".
+    ``tests/test_measure.py`` checks that fake and real measurements agree.
+    """
+    import transformers.masking_utils as masking
+
+    skip, packed = masking._ignore_causal_mask_sdpa, masking.find_packed_sequence_indices
+
+    def ignore_mask(padding_mask, q_length, kv_length, q_offset, kv_offset, local_attention_size=None):
+        if padding_mask is None and local_attention_size is None and (q_length == 1 or kv_length == q_length):
+            return True
+        return skip(padding_mask, q_length, kv_length, q_offset, kv_offset, local_attention_size)
+
+    masking._ignore_causal_mask_sdpa = ignore_mask
+    masking.find_packed_sequence_indices = lambda position_ids: None
+    try:
+        yield
+    finally:
+        masking._ignore_causal_mask_sdpa, masking.find_packed_sequence_indices = skip, packed
+
+
+def checkpoint_bytes(m: ModelConfig, *, batch_size: int = 2, seq_len: int = 16) -> int:
+    """Size of a real nanoGPT-style ``torch.save`` after one AdamW step (fp32, CPU; small models only)."""
+    require()
+    with torch.device("cpu"):
+        model = build(m, attention="flash")
+        idx, targets = _batch(m, batch_size, min(seq_len, m.n_ctx), "cpu")
+    _init_small(model)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4, foreach=False)
+    model(idx, targets).backward()
+    optimizer.step()
+    checkpoint = {
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "model_args": dict(n_layer=m.n_layer, n_head=m.n_head, n_embd=m.d_model, block_size=m.n_ctx,
+                           bias=m.qkv_bias, vocab_size=m.vocab_size, dropout=0.0),
+        "iter_num": 1,
+        "best_val_loss": torch.tensor(3.0),
+        "config": NANOGPT_TRAIN_CONFIG,
+    }
+    buffer = io.BytesIO()
+    torch.save(checkpoint, buffer)
+    return buffer.getbuffer().nbytes
+
+
+#: The ``config`` dict nanoGPT's train.py stores in every checkpoint (its
+#: command-line-overridable globals, here at the train.py defaults).
+NANOGPT_TRAIN_CONFIG = dict(
+    out_dir="out", eval_interval=2000, log_interval=1, eval_iters=200, eval_only=False, always_save_checkpoint=True,
+    init_from="scratch", wandb_log=False, wandb_project="owt", wandb_run_name="gpt2", dataset="openwebtext",
+    gradient_accumulation_steps=40, batch_size=12, block_size=1024, n_layer=12, n_head=12, n_embd=768, dropout=0.0,
+    bias=False, learning_rate=6e-4, max_iters=600000, weight_decay=1e-1, beta1=0.9, beta2=0.95, grad_clip=1.0,
+    decay_lr=True, warmup_iters=2000, lr_decay_iters=600000, min_lr=6e-5, backend="nccl", device="cuda",
+    dtype="bfloat16", compile=True,
+)

@@ -1,0 +1,87 @@
+"""The command line end to end."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from engine.cli import main
+from engine.registry import INPUT_NAMES, OUTPUT_NAMES
+
+
+def run(capsys, *argv):
+    code = main(list(argv))
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_size_prints_every_section(capsys):
+    code, out, err = run(capsys, "size", "gpt2-xl", "--iter-time", "0.755")
+    assert code == 0 and not err
+    for heading in ("Parameters", "Checkpoint", "Memory share per GPU", "Time to train", "Memory on one",
+                    "Activations", "FLOPs per iteration", "PaLM", "MFU", "Training compute"):
+        assert heading in out
+    assert "1,557,611,200" in out
+    assert "GiB" in out and "GB)" in out
+
+
+def test_size_json_has_the_registry_columns(capsys):
+    code, out, _ = run(capsys, "size", "gpt2", "--json", "--batch-size", "20", "--grad-accum", "5", "--iter-time",
+                       "0.755", "--gpu", "nvidia_a100_40gb_sxm")
+    row = json.loads(out)
+    assert code == 0
+    assert list(row) == list(INPUT_NAMES) + list(OUTPUT_NAMES)
+    for key in ("params_total", "flops_forward", "flops_backward", "flops_iteration", "activation_bytes",
+                "weights_bytes", "gradients_bytes", "optimizer_bytes", "memory_total_bytes", "checkpoint_bytes",
+                "train_flops", "train_time_s", "cost_usd", "mfu"):
+        assert key in row
+    assert row["params_total"] == 124_439_808
+    assert row["mfu"] == pytest.approx(0.371, abs=1e-3)
+    assert row["model"] == "gpt2" and row["precision"] == "amp-bf16"
+
+
+def test_size_json_nan_is_null(capsys):
+    _, out, _ = run(capsys, "size", "gpt2", "--json")
+    assert json.loads(out)["mfu"] is None
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["size", "gpt5"], "unknown model 'gpt5'; valid: gpt2-tiny"),
+    (["size", "gpt2", "--gpu", "h100"], "unknown gpu 'h100'; valid: nvidia_b200_sxm"),
+    (["size", "gpt2", "--batch-size", "0"], "batch_size 0 is out of range; valid: >= 1"),
+    (["size", "gpt2", "--optimizer", "adagrad"], "unknown optimizer 'adagrad'; valid: adamw, adam"),
+    (["size", "gpt2", "--mfu", "1.5"], "assumed_mfu 1.5 is out of range; valid: > 0 and <= 1"),
+    (["size", "gpt2", "--dtype", "float32", "--precision", "amp-bf16"], "precision 'amp-bf16' computes in bfloat16"),
+    (["size", "gpt2", "--zero", "5"], "zero_stage 5 is not valid; valid: 0, 1, 2, 3"),
+])
+def test_errors_are_one_line(capsys, argv, message):
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and not out
+    assert err.startswith("tsize: error: ") and message in err
+    assert err.count("\n") == 1
+
+
+def test_bad_model_file(capsys, tmp_path):
+    bad = tmp_path / "config.json"
+    bad.write_text(json.dumps({"model_type": "t5"}))
+    code, _, err = run(capsys, "size", str(bad))
+    assert code == 2 and "unsupported model_type 't5'; valid: gpt2, llama" in err
+
+
+def test_catalog_listing(capsys):
+    code, out, _ = run(capsys, "catalog", "gpus", "--json")
+    gpus = json.loads(out)
+    assert code == 0 and len(gpus) >= 20
+    h100 = next(g for g in gpus if g["id"] == "nvidia_h100_sxm")
+    assert h100["bf16_flops_per_s"] == 989e12 and h100["source"]
+    code, out, _ = run(capsys, "catalog", "models")
+    assert code == 0 and "mixtral-8x7b" in out
+
+
+def test_console_script_installed():
+    result = subprocess.run([sys.executable, "-m", "engine.cli", "size", "gpt2-tiny", "--json"], capture_output=True,
+                            text=True, check=True)
+    assert json.loads(result.stdout)["params_total"] == 14_478_592
