@@ -144,6 +144,95 @@ def _catalog(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("sweep")
+def _sweep(args: argparse.Namespace) -> int:
+    from engine import fmt, spec, store
+
+    loaded = spec.load(args.spec)
+    result = store.write(loaded, path=args.db, chunk_points=args.chunk_points,
+                         progress=False if args.quiet else None, wait_s=args.wait)
+    if not args.quiet:
+        share = result["fits"] / result["points"] if result["points"] else 0.0
+        rate = result["points"] / max(result["seconds"], 1e-9)
+        print(f"sweep {result['sweep']!r}: {result['points']:,} points, {result['fits']:,} fit ({fmt.pct(share, 1)}), "
+              f"{result['seconds']:.2f} s ({rate:,.0f} points/s) -> {result['db']} "
+              f"(view 'results', sweep = '{result['sweep']}')")
+    return 0
+
+
+@command("query")
+def _query(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from engine import fmt, store
+
+    if (args.sql is None) == (args.file is None):
+        raise ValueError("give one SQL statement or --file FILE")
+    sql = Path(args.file).read_text() if args.file else args.sql
+    frame = store.query(sql, path=args.db, wait_s=args.wait)
+    write_frame(frame, args.format, args.output, title=None, console=fmt.console())
+    return 0
+
+
+@command("sweeps")
+def _sweeps(args: argparse.Namespace) -> int:
+    from engine import fmt, store
+
+    write_frame(store.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
+    return 0
+
+
+@command("bench")
+def _bench(args: argparse.Namespace) -> int:
+    from engine import bench, fmt
+
+    report = bench.run(args.spec, points=args.points, sample=args.sample)
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    phases = report["phases"]
+    points = phases["evaluate"]["points"] if "evaluate" in phases else phases["store"]["points"]
+    console = fmt.console()
+    console.print(f"tsize bench: {points:,} points ({report['spec']}), {report['cpus']} CPUs, "
+                  f"Python {report['python']}")
+    labels = {"evaluate": f"evaluation ({phases.get('evaluate', {}).get('columns', '')} columns, numpy)",
+              "store": "end to end into DuckDB (tsize sweep)", "scalar": "plain Python loop, one point at a time"}
+    for name, result in phases.items():
+        extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
+        console.print(f"  {labels[name]:45s} {result['points_per_s'] / 1e6:10.3f} M points/s   "
+                      f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
+    return 0
+
+
+def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, console, max_rows: int = 200):
+    """Print or save a Polars frame as a table, CSV, JSON or Parquet."""
+    if fmt_name == "parquet" and not output:
+        raise ValueError("--format parquet needs --output FILE")
+    if output:
+        from pathlib import Path
+
+        Path(output).parent.mkdir(parents=True, exist_ok=True)
+        {"csv": frame.write_csv, "json": frame.write_json, "parquet": frame.write_parquet,
+         "table": frame.write_csv}[fmt_name](output)
+        print(f"{frame.height:,} rows -> {output}", file=sys.stderr)
+        return
+    if fmt_name == "csv":
+        sys.stdout.write(frame.write_csv())
+    elif fmt_name == "json":
+        sys.stdout.write(frame.write_json() + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(title=title, title_justify="left")
+        for column in frame.columns:
+            table.add_column(column, justify="right" if frame.schema[column].is_numeric() else "left")
+        for row in frame.head(max_rows).iter_rows():
+            table.add_row(*("-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row))
+        console.print(table)
+        if frame.height > max_rows:
+            console.print(f"({frame.height:,} rows, {max_rows} shown; use --format csv or --output FILE for all)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsize", description="Transformer sizing and GPU-fleet planning.")
     parser.add_argument("--version", action="version", version=f"tsize {__version__}")
@@ -159,6 +248,39 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("catalog", help="list a catalog", description="List a catalog.")
     p.add_argument("which", choices=("models", "gpus", "precisions", "optimizers"))
     p.add_argument("--json", action="store_true", help="print JSON")
+
+    db_help = "DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb)"
+    wait_help = "seconds to wait while another tsize process writes the file (default 30)"
+    p = sub.add_parser("sweep", help="evaluate a sweep spec into the DuckDB store",
+                       description="Evaluate a sweep spec (sweeps/*.toml) and store it, replacing a sweep of the "
+                                   "same name atomically.")
+    p.add_argument("spec", help="sweep spec file (TOML)")
+    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--chunk-points", type=_positive_int, default=1 << 18, help="grid points per chunk (memory bound)")
+    p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
+    p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+
+    p = sub.add_parser("query", help="run read-only SQL against the store",
+                       description="Run SQL read-only against the store (tables: results, sweeps); statements "
+                                   "that would change it fail and change nothing.")
+    p.add_argument("sql", nargs="?", default=None, help="SQL statement")
+    p.add_argument("--file", default=None, help="read the SQL from a file")
+    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
+    p.add_argument("--output", default=None, help="write to FILE instead of stdout")
+    p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
+
+    p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
+                       description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
+                                   "and of a plain per-point Python loop over the same formulas.")
+    p.add_argument("--spec", default=None, help="sweep spec to time (default sweeps/capacity.toml)")
+    p.add_argument("--points", type=_number, default=None,
+                   help="grow the grid to at least this many points (repeats the tokens axis)")
+    p.add_argument("--sample", type=_positive_int, default=2000, help="points timed in the scalar loop")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("sweeps", help="list the sweeps in the store", description="List the stored sweeps.")
+    p.add_argument("--db", default=None, help=db_help)
     return parser
 
 
@@ -170,7 +292,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tsize: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, PermissionError) as exc:
+    except (ValueError, KeyError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
         message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
         print(f"tsize: error: {message}", file=sys.stderr)
         return 2

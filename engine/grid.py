@@ -189,6 +189,20 @@ class Grid:
             vec = np.asarray(self.values[name], dtype=np.float64)
         return self._along(vec, axis, box)
 
+    def model_attribute(self, name: str) -> np.ndarray:
+        """One attribute per model (``registry.MODEL_ATTRIBUTES``): strings for family, int32 otherwise."""
+        field = {"n_kv_head": "kv_heads", "head_dim": "head_size"}.get(name, name)
+        values = [getattr(m, field) for m in self.values["model"]]
+        return np.asarray(values, dtype=object if name == "family" else np.int32)
+
+    def family_labels(self) -> list[str]:
+        return sorted({m.family for m in self.values["model"]})
+
+    def family_codes(self) -> np.ndarray:
+        """Per model, the index of its family in ``family_labels``."""
+        labels = self.family_labels()
+        return np.asarray([labels.index(m.family) for m in self.values["model"]], dtype=np.uint32)
+
     def effective_seq_len(self, box: Box) -> np.ndarray:
         """T actually used: the seq_len axis, or the model's n_ctx where it is 0."""
         x = self.resolve(box)

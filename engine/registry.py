@@ -15,9 +15,12 @@ per grid point:
 * ``gpus``: per accelerator (catalog facts);
 * ``steps``: per training step on one device (model, precision, optimizer,
   attention, batch, sequence...);
+* ``placements``: a step on one GPU type (memory share, measured MFU);
 * ``runs``: per training run (model, precision, tokens, GPU type and count,
   assumed MFU, energy prices);
-* ``points``: everything that needs the full point (parallel layout, fit).
+* ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
+* ``options``: memory-accounting options (sequence parallelism, overheads);
+* ``points``: everything that needs the full point (activations per GPU, fit).
 """
 
 from __future__ import annotations
@@ -127,23 +130,37 @@ INPUTS: tuple[Input, ...] = (
 )
 
 INPUT_NAMES = tuple(i.name for i in INPUTS)
+
+#: Attributes of the model shown after ``model`` in frames and in ``results`` (ModelConfig properties).
+MODEL_ATTRIBUTES = ("family", "n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size",
+                    "n_ctx", "n_experts", "top_k")
 _BY_INPUT = {i.name: i for i in INPUTS}
 
-#: Store tables and the axes each depends on.
+_STEP_AXES = ("model", "precision", "optimizer", "attention", "dropout", "dropout_mask_bytes", "recompute",
+              "grad_accum", "seq_len", "batch_size")
+
+#: Store tables and the axes each depends on (see the module docstring).
 TIERS: dict[str, tuple[str, ...]] = {
     "models": ("model",),
     "gpus": ("gpu",),
-    "steps": ("model", "precision", "optimizer", "attention", "dropout", "dropout_mask_bytes", "recompute",
-              "grad_accum", "seq_len", "batch_size"),
+    "steps": _STEP_AXES,
+    "placements": _STEP_AXES + ("gpu", "iter_time_s"),
     "runs": ("model", "precision", "recompute", "seq_len", "gpu", "n_gpus", "tokens", "assumed_mfu", "pue",
              "usd_per_kwh"),
+    "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
+    "options": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
     "points": INPUT_NAMES,
+}
+#: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
+PARENTS: dict[str, tuple[str, ...]] = {
+    "models": (), "gpus": (), "steps": ("models",), "placements": ("steps", "gpus"), "runs": (), "shards": (),
+    "options": (), "points": ("placements", "runs", "shards", "options"),
 }
 
 
 def home_tier(axis: str) -> str:
-    """The smallest tier containing an axis: where its value is stored."""
-    return min((t for t, axes in TIERS.items() if axis in axes), key=lambda t: len(TIERS[t]))
+    """Where an axis's values are stored: the first tier (in ``TIERS`` order) that depends on it."""
+    return next(t for t, axes in TIERS.items() if axis in axes)
 
 
 _P = "parameters"
@@ -235,13 +252,13 @@ OUTPUTS: tuple[Output, ...] = (
     Output("energy_usd", "USD", "runs", "float64", "Electricity cost of energy_j", ""),
     Output("hfu", "1", "runs", "float64", "Hardware FLOPs utilisation at the assumed MFU", "Chowdhery et al. 2022"),
     # --- per point ----------------------------------------------------------
-    Output("mfu", "1", "points", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
+    Output("mfu", "1", "placements", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
            "Chowdhery et al. 2022, App. B"),
-    Output("states_share", "1", "points", "float64", "(weights + optimizer) / GPU memory, one device", _SEED),
-    Output("data_parallel", "GPUs", "points", "float64", "dp = n_gpus / (tp * pp); NaN when it does not divide", _MEG),
-    Output("weights_per_gpu_bytes", "bytes", "points", "float64", "Weights on the busiest GPU", _ZERO),
-    Output("gradients_per_gpu_bytes", "bytes", "points", "float64", "Gradients on the busiest GPU", _ZERO),
-    Output("optimizer_per_gpu_bytes", "bytes", "points", "float64", "Optimizer states on the busiest GPU", _ZERO),
+    Output("states_share", "1", "placements", "float64", "(weights + optimizer) / GPU memory, one device", _SEED),
+    Output("data_parallel", "GPUs", "shards", "float64", "dp = n_gpus / (tp * pp); NaN when it does not divide", _MEG),
+    Output("weights_per_gpu_bytes", "bytes", "shards", "float64", "Weights on the busiest GPU", _ZERO),
+    Output("gradients_per_gpu_bytes", "bytes", "shards", "float64", "Gradients on the busiest GPU", _ZERO),
+    Output("optimizer_per_gpu_bytes", "bytes", "shards", "float64", "Optimizer states on the busiest GPU", _ZERO),
     Output("activations_per_gpu_bytes", "bytes", "points", "float64", "Activations on the busiest GPU", _MEG),
     Output("memory_per_gpu_bytes", "bytes", "points", "float64", "Estimated peak allocated memory per GPU", _MEG),
     Output("memory_required_bytes", "bytes", "points", "float64",
@@ -271,6 +288,17 @@ def input_(name: str) -> Input:
         return _BY_INPUT[name]
     except KeyError:
         raise KeyError(f"unknown input {name!r}; valid: {', '.join(INPUT_NAMES)}") from None
+
+
+def frame_columns() -> tuple[str, ...]:
+    """Columns of a long-form frame and of the ``results`` view: inputs (model attributes after
+    ``model``), then every output."""
+    names: list[str] = []
+    for name in INPUT_NAMES:
+        names.append(name)
+        if name == "model":
+            names += MODEL_ATTRIBUTES
+    return tuple(names) + OUTPUT_NAMES
 
 
 def tier_outputs(tier: str) -> tuple[Output, ...]:

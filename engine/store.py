@@ -1,0 +1,300 @@
+"""The DuckDB store: sweeps written atomically, queried read-only.
+
+Layout. Each output is stored once per combination of the axes it depends
+on (its tier, ``registry.TIERS``), in its tier's table; ``results`` is a view
+that joins the tiers back into one row per grid point, with the columns of
+the long-form frame (inputs, then every output). Keys are row numbers within
+a tier's sub-grid, computed from the grid, so no join key is ever looked up.
+
+* ``sweeps``: one row per stored sweep (name, spec text, catalog versions,
+  tsize version, time, point count).
+* ``models``, ``gpus``, ``steps``, ``runs``, ``points``: the tiers.
+* ``results``: the view users query.
+
+Writes. A sweep's rows are inserted under a new ``sweep_id`` that only
+becomes visible when one short transaction replaces the ``sweeps`` row of
+the same name (see :func:`write`). An interrupted write (Ctrl-C, kill, full
+disk) never reaches that commit, so earlier results stay intact and the file
+readable; its invisible rows are removed by the next write. DuckDB lets one
+process write a file at a time; a second writer waits up to ``wait_s`` and
+then fails with a clear message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import math
+import os
+import re
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from engine import __version__, catalog
+from engine.grid import CATEGORICAL, INTEGER, Box, Grid
+from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
+from engine.spec import Spec
+
+DEFAULT_DB = Path("outputs") / "tsize.duckdb"
+CHUNK_POINTS = 1 << 18
+#: DuckDB buffer-manager cap; big transactions spill to disk instead of growing RSS.
+MEMORY_LIMIT = "256MB"
+
+_SQL = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN"}
+_KEY = {tier: f"{tier[:-1]}_key" for tier in TIERS if tier != "points"}
+
+
+def db_path(path: str | Path | None = None) -> Path:
+    """``path``, else ``$TSIZE_DB``, else ``outputs/tsize.duckdb``."""
+    return Path(path or os.environ.get("TSIZE_DB") or DEFAULT_DB)
+
+
+def _input_sql(name: str) -> str:
+    if name in CATEGORICAL:
+        return "VARCHAR"
+    if name == "sequence_parallel":
+        return "BOOLEAN"
+    return "INTEGER" if name in INTEGER else "DOUBLE"
+
+
+def _home_inputs(tier: str) -> list[str]:
+    return [n for n in INPUT_NAMES if home_tier(n) == tier]
+
+
+def table_columns(tier: str) -> list[tuple[str, str]]:
+    """Columns of one tier's table, in order."""
+    cols = [("sweep_id", "INTEGER")]
+    if tier in _KEY:
+        cols.append((_KEY[tier], "INTEGER"))
+    cols += [(_KEY[p], "INTEGER") for p in PARENTS[tier]]
+    for name in _home_inputs(tier):
+        cols.append((name, _input_sql(name)))
+        if name == "model":
+            cols += [(a, "VARCHAR" if a == "family" else "INTEGER") for a in MODEL_ATTRIBUTES]
+    cols += [(o.name, _SQL[o.dtype]) for o in tier_outputs(tier)]
+    return cols
+
+
+_SWEEPS = """CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id INTEGER PRIMARY KEY, name VARCHAR UNIQUE NOT NULL, description VARCHAR, spec_path VARCHAR,
+    spec VARCHAR, axes VARCHAR, catalogs VARCHAR, tsize_version VARCHAR, created_at TIMESTAMP,
+    points BIGINT, seconds DOUBLE)"""
+
+
+def _schema_sql() -> list[str]:
+    statements = [_SWEEPS]
+    for tier in TIERS:
+        cols = ", ".join(f"{name} {kind}" for name, kind in table_columns(tier))
+        statements.append(f"CREATE TABLE IF NOT EXISTS {tier} ({cols})")
+    owner = {}
+    for tier in TIERS:
+        for name, _ in table_columns(tier)[1:]:
+            owner.setdefault(name, tier)
+    select = ",\n  ".join(f"{owner[c]}.{c}" for c in frame_columns())
+    joins, queue = [], ["points"]
+    while queue:
+        child = queue.pop(0)
+        for parent in PARENTS[child]:
+            key = _KEY[parent]
+            joins.append(f"JOIN {parent} ON {parent}.sweep_id = points.sweep_id AND {parent}.{key} = {child}.{key}")
+            queue.append(parent)
+    statements.append("CREATE OR REPLACE VIEW results AS\nSELECT sweeps.name AS sweep, points.sweep_id,\n  "
+                      + select + "\nFROM points\nJOIN sweeps ON sweeps.sweep_id = points.sweep_id\n"
+                      + "\n".join(joins))
+    return statements
+
+
+_LOCK = re.compile(r"lock", re.IGNORECASE)
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: float = 30.0):
+    """A DuckDB connection; waits while another process holds the file, then fails with one clear line."""
+    path = db_path(path)
+    if read_only and not path.exists():
+        raise FileNotFoundError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
+    if not read_only:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            con = duckdb.connect(str(path), read_only=read_only)
+            break
+        except duckdb.IOException as exc:
+            if not _LOCK.search(str(exc)):
+                raise ValueError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            if time.monotonic() > deadline:
+                holder = re.search(r"PID (\d+)", str(exc))
+                who = f" (process {holder.group(1)})" if holder else ""
+                raise ValueError(f"{path} is being written by another tsize process{who}; "
+                                 f"waited {wait_s:g} s - try again when it finishes") from None
+            time.sleep(0.2)
+        except duckdb.Error as exc:
+            raise ValueError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+    con.execute("SET preserve_insertion_order = false")
+    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    return con
+
+
+def ensure_schema(con) -> None:
+    for statement in _schema_sql():
+        con.execute(statement)
+
+
+# ---------------------------------------------------------------------------
+# writing
+
+
+def _tier_boxes(grid: Grid, tier: str, chunk_points: int) -> Iterator[Box]:
+    return grid.boxes(chunk_points) if tier == "points" else grid.sub_boxes(tier, chunk_points)
+
+
+def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
+    """One box of a tier's table, as Arrow (numpy buffers shared where possible)."""
+    shape = tuple(b - a for a, b in box)
+
+    def flat(array) -> np.ndarray:
+        return np.ascontiguousarray(np.broadcast_to(array, shape)).reshape(-1)
+
+    values = grid.evaluate(box)
+    data: dict[str, Any] = {}
+    if tier in _KEY:
+        data[_KEY[tier]] = flat(grid.key(tier, box).astype(np.int32))
+    for parent in PARENTS[tier]:
+        data[_KEY[parent]] = flat(grid.key(parent, box).astype(np.int32))
+    for name in _home_inputs(tier):
+        if name == "seq_len":
+            data[name] = flat(grid.effective_seq_len(box).astype(np.int32))
+        elif name in CATEGORICAL:
+            labels = np.asarray([str(v) for v in grid.labels(name)], dtype=object)
+            data[name] = flat(labels[grid.column(name, box)])
+        else:
+            column = grid.column(name, box)
+            data[name] = flat(column.astype(np.int32) if name in INTEGER else column)
+        if name == "model":
+            index = grid.column("model", box)
+            for attr in MODEL_ATTRIBUTES:
+                data[attr] = flat(grid.model_attribute(attr)[index])
+    for spec in tier_outputs(tier):
+        data[spec.name] = flat(values[spec.name])
+    return pa.table(data)
+
+
+def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHUNK_POINTS,
+          progress: bool | None = None, wait_s: float = 30.0) -> dict[str, Any]:
+    """Evaluate ``spec`` and store it, replacing any earlier sweep of the same name atomically.
+
+    Rows are written under a fresh ``sweep_id`` that no ``sweeps`` row names
+    yet, so ``results`` does not show them; one short transaction then
+    swaps the ``sweeps`` row. Until that commit the earlier sweep is what
+    readers see, whatever happens to this process. Rows of an earlier,
+    interrupted write are removed first. (Writing in one big transaction
+    would also be atomic, but DuckDB keeps uncommitted rows in memory.)
+    """
+    from engine.sweep import Progress
+
+    grid = spec.grid()
+    for tier in TIERS:
+        if grid.tier_size(tier) >= 2**31:
+            raise ValueError(f"{spec.path}: the {tier} tier has {grid.tier_size(tier):,} rows; the store keys "
+                             f"tiers with 32-bit integers (at most {2**31 - 1:,})")
+    started = time.perf_counter()
+    con = connect(path, wait_s=wait_s)
+    bar = Progress(grid.size, f"sweep {spec.name}", enabled=progress)
+    try:
+        ensure_schema(con)
+        _remove_orphans(con)
+        sweep_id = con.execute("SELECT coalesce(max(sweep_id), 0) + 1 FROM sweeps").fetchall()[0][0]
+        fits = 0
+        for tier in TIERS:
+            cols = ", ".join(c for c, _ in table_columns(tier)[1:])
+            writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
+            for box in _tier_boxes(grid, tier, chunk_points):
+                chunk = _arrow_chunk(grid, tier, box)
+                writer.put(chunk)
+                if tier == "points":
+                    fits += int(np.count_nonzero(chunk.column("fits").to_numpy(zero_copy_only=False)))
+                    bar.advance(chunk.num_rows)
+            writer.close()
+        seconds = time.perf_counter() - started
+        axes = {name: [str(v) for v in grid.labels(name)] for name in INPUT_NAMES}
+        con.execute("BEGIN TRANSACTION")
+        con.execute("DELETE FROM sweeps WHERE name = ?", [spec.name])
+        con.execute(
+            "INSERT INTO sweeps VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [sweep_id, spec.name, spec.description, spec.path, spec.text, json.dumps(axes),
+             json.dumps(catalog.versions()), __version__, dt.datetime.now(dt.timezone.utc).replace(tzinfo=None),
+             grid.size, seconds],
+        )
+        con.execute("COMMIT")
+        _remove_orphans(con)
+    finally:
+        bar.close()
+        con.close()
+    return {"sweep": spec.name, "sweep_id": sweep_id, "points": grid.size, "fits": fits,
+            "seconds": time.perf_counter() - started, "db": str(db_path(path))}
+
+
+def _remove_orphans(con) -> None:
+    """Delete tier rows no ``sweeps`` row names: an interrupted write's, or a replaced sweep's."""
+    for tier in TIERS:
+        con.execute(f"DELETE FROM {tier} WHERE sweep_id NOT IN (SELECT sweep_id FROM sweeps)")
+
+
+class _Writer:
+    """Inserts Arrow chunks on a background thread, so evaluation overlaps DuckDB's ingest."""
+
+    def __init__(self, con, sql: str):
+        self.con, self.sql = con, sql
+        self.thread: threading.Thread | None = None
+        self.error: BaseException | None = None
+
+    def _insert(self, chunk: pa.Table) -> None:
+        try:
+            self.con.register("chunk", chunk)
+            self.con.execute(self.sql)
+            self.con.unregister("chunk")
+        except BaseException as exc:  # re-raised in the writing thread
+            self.error = exc
+
+    def put(self, chunk: pa.Table) -> None:
+        self.close()
+        self.thread = threading.Thread(target=self._insert, args=(chunk,), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        if self.thread is not None:
+            self.thread.join()
+            self.thread = None
+        if self.error is not None:
+            error, self.error = self.error, None
+            raise error
+
+
+# ---------------------------------------------------------------------------
+# reading
+
+
+def query(sql: str, *, path: str | Path | None = None, wait_s: float = 30.0):
+    """Run SQL read-only against the store; returns a Polars frame. Statements that write fail."""
+    con = connect(path, read_only=True, wait_s=wait_s)
+    try:
+        relation = con.sql(sql)
+        return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
+    except duckdb.Error as exc:
+        raise ValueError(f"query failed: {str(exc).splitlines()[0]}") from None
+    finally:
+        con.close()
+
+
+def sweeps(path: str | Path | None = None):
+    return query("SELECT sweep_id, name, points, seconds, created_at, tsize_version FROM sweeps ORDER BY sweep_id",
+                 path=path)

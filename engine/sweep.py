@@ -1,0 +1,141 @@
+"""Evaluate a sweep's grid into long-form Polars frames, chunk by chunk.
+
+* :func:`frame` returns one frame for the whole grid (one row per point:
+  input columns, then every output of the registry).
+* :func:`frames` streams the same rows in chunks of bounded size, for grids
+  too large for memory.
+
+Evaluation broadcasts: each output is computed once at its minimal shape
+(per model, per step, ...) and copied into pre-allocated columns.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from engine.grid import CATEGORICAL, INTEGER, Box, Grid
+from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
+from engine.spec import Spec, load
+
+CHUNK_POINTS = 1 << 18
+
+_NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_}
+
+
+def _input_dtype(name: str):
+    if name in CATEGORICAL:
+        return np.uint32
+    if name == "sequence_parallel":
+        return np.bool_
+    if name in INTEGER:
+        return np.int64
+    return np.float64
+
+
+def columns() -> list[tuple[str, Any]]:
+    """Column names and numpy dtypes of a long-form frame, in order (``registry.frame_columns``)."""
+    kinds = {n: _input_dtype(n) for n in INPUT_NAMES}
+    kinds.update({a: np.uint32 if a == "family" else np.int32 for a in MODEL_ATTRIBUTES})
+    kinds.update({o.name: _NUMPY[o.dtype] for o in OUTPUTS})
+    return [(name, kinds[name]) for name in frame_columns()]
+
+
+def box_size(box: Box) -> int:
+    return math.prod(b - a for a, b in box)
+
+
+def fill(grid: Grid, box: Box, out: dict[str, np.ndarray]) -> int:
+    """Write every column of one box into ``out`` (arrays of at least its size); return the row count."""
+    shape = tuple(b - a for a, b in box)
+    n = math.prod(shape)
+    values = grid.evaluate(box)
+    for name in INPUT_NAMES:
+        src = grid.effective_seq_len(box) if name == "seq_len" else grid.column(name, box)
+        np.copyto(out[name][:n].reshape(shape), src, casting="unsafe")
+        if name == "model":
+            for attr in MODEL_ATTRIBUTES:
+                vec = grid.family_codes() if attr == "family" else grid.model_attribute(attr)
+                np.copyto(out[attr][:n].reshape(shape), vec[src], casting="unsafe")
+    for spec in OUTPUTS:
+        np.copyto(out[spec.name][:n].reshape(shape), values[spec.name], casting="unsafe")
+    return n
+
+
+def to_polars(grid: Grid, arrays: dict[str, np.ndarray], n: int) -> pl.DataFrame:
+    """A Polars frame over the first ``n`` rows of ``arrays`` (labels as Enums)."""
+    series = []
+    for name, _ in columns():
+        values = arrays[name][:n]
+        if name in CATEGORICAL or name == "family":
+            labels = grid.family_labels() if name == "family" else [str(v) for v in grid.labels(name)]
+            index = values.astype(np.int16 if len(labels) < 2**15 else np.int32)
+            dictionary = pa.DictionaryArray.from_arrays(pa.array(index), pa.array(labels))
+            series.append(pl.Series(name, pl.from_arrow(dictionary)))
+        else:
+            series.append(pl.Series(name, values))
+    return pl.DataFrame(series)
+
+
+def _grid(source: str | Path | dict | Spec | Grid) -> Grid:
+    if isinstance(source, Grid):
+        return source
+    spec = source if isinstance(source, Spec) else load(source)
+    return spec.grid()
+
+
+def frame(source: str | Path | dict | Spec | Grid, *, chunk_points: int = CHUNK_POINTS) -> pl.DataFrame:
+    """The whole grid as one long-form frame."""
+    grid = _grid(source)
+    arrays = {name: np.empty(grid.size, dtype=dtype) for name, dtype in columns()}
+    start = 0
+    for box in grid.boxes(chunk_points):
+        views = {name: a[start:] for name, a in arrays.items()}
+        start += fill(grid, box, views)
+    return to_polars(grid, arrays, grid.size)
+
+
+def frames(source: str | Path | dict | Spec | Grid, *, chunk_points: int = CHUNK_POINTS) -> Iterator[pl.DataFrame]:
+    """The grid as a stream of long-form frames of at most ``chunk_points`` rows each, in row order."""
+    grid = _grid(source)
+    for box in grid.boxes(chunk_points):
+        n = box_size(box)
+        arrays = {name: np.empty(n, dtype=dtype) for name, dtype in columns()}
+        fill(grid, box, arrays)
+        yield to_polars(grid, arrays, n)
+
+
+class Progress:
+    """A progress bar (points, points/s, time left) on a terminal; silent otherwise."""
+
+    def __init__(self, total: int, label: str, enabled: bool | None = None):
+        import sys
+
+        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+        self.total, self.done, self.started = total, 0, time.perf_counter()
+        self._bar = None
+        if self.enabled:
+            from rich.progress import (BarColumn, MofNCompleteColumn, Progress as Bar, TextColumn,
+                                       TimeRemainingColumn)
+
+            self._bar = Bar(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                            TextColumn("{task.fields[rate]}"), TimeRemainingColumn(), transient=True)
+            self._task = self._bar.add_task(label, total=total, rate="")
+            self._bar.start()
+
+    def advance(self, n: int) -> None:
+        self.done += n
+        if self._bar is not None:
+            rate = self.done / max(time.perf_counter() - self.started, 1e-9)
+            self._bar.update(self._task, completed=self.done, rate=f"{rate / 1e6:,.2f} M points/s")
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.stop()

@@ -1,0 +1,150 @@
+"""Sweep specs, vectorized evaluation and the long-form frame."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+from engine import spec as spec_mod
+from engine import sweep
+from engine.api import size
+from engine.grid import Grid
+from engine.registry import INPUT_NAMES, OUTPUTS, TIERS, frame_columns
+
+ROOT = Path(__file__).resolve().parent.parent
+
+SMALL_SPEC = {
+    "name": "small",
+    "models": ["gpt2", "llama-3-8b", "mixtral-8x7b"],
+    "grid": {"batch_size": [1, 4], "seq_len": [512, 2048], "attention": ["flash", "naive"],
+             "precision": ["amp-bf16", "mixed-bf16"], "gpu": ["nvidia_h100_sxm", "amd_mi300x"],
+             "n_gpus": [8, 64], "tp": [1, 8], "zero_stage": [0, 3], "recompute": ["none", "full"],
+             "grad_accum": [1, 4]},
+}
+
+
+def test_vectorized_equals_scalar_loop():
+    """Every output of every point of a 3 x 2^10 grid equals a one-point evaluation."""
+    df = sweep.frame(SMALL_SPEC)
+    assert df.height == 3 * 2**10
+    assert df.columns == list(frame_columns())
+    rows = df.sample(n=60, seed=1).iter_rows(named=True)
+    for row in rows:
+        inputs = {name: row[name] for name in INPUT_NAMES if name not in ("model", "iter_time_s")}
+        one = size(row["model"], **inputs)
+        for out in OUTPUTS:
+            a, b = row[out.name], one[out.name]
+            if isinstance(b, float) and math.isnan(b):
+                assert a is None or math.isnan(a), out.name
+            else:
+                assert a == pytest.approx(b, rel=1e-12), out.name
+
+
+def test_outputs_live_in_their_tier():
+    """Each output varies only along its tier's axes, so storing it once per tier row loses nothing."""
+    axes = {"model": ["gpt2", "mixtral-8x7b"], "precision": ["amp-bf16", "bf16"], "optimizer": ["adamw", "sgd"],
+            "attention": ["flash", "naive"], "dropout": [0.0, 0.1], "dropout_mask_bytes": [1.0, 2.0],
+            "recompute": ["none", "full"], "grad_accum": [1, 4], "seq_len": [256, 512], "batch_size": [1, 2],
+            "gpu": ["nvidia_h100_sxm", "nvidia_l4"], "n_gpus": [8, 16], "tokens": [1e9, 2e9],
+            "assumed_mfu": [0.3, 0.5], "pue": [1.1, 1.3], "usd_per_kwh": [0.1, 0.2], "tp": [1, 2], "pp": [1, 2],
+            "zero_stage": [1, 3], "sequence_parallel": [False, True], "overhead_bytes": [0.0, 1e9],
+            "allocator_slack": [0.0, 0.1], "iter_time_s": [1.0, 2.0]}
+    parsed = spec_mod.load({"name": "dep", "models": axes.pop("model"), "grid": axes})
+    grid = parsed.grid()
+    assert all(n == 2 for n in grid.shape)
+    values = grid.evaluate()
+    for out in OUTPUTS:
+        varying = {INPUT_NAMES[i] for i, n in enumerate(np.shape(values[out.name])) if n > 1}
+        assert varying <= set(TIERS[out.tier]), (out.name, varying - set(TIERS[out.tier]))
+
+
+def test_streamed_frames_equal_the_whole_frame():
+    whole = sweep.frame(SMALL_SPEC)
+    streamed = pl.concat([f.clone() for f in sweep.frames(SMALL_SPEC, chunk_points=100)])
+    assert whole.equals(streamed)
+
+
+def test_boxes_cover_the_grid_once():
+    grid = spec_mod.load(SMALL_SPEC).grid()
+    for chunk in (1, 7, 100, 5000, 10**9):
+        seen = np.zeros(grid.shape, dtype=int)
+        for box in grid.boxes(chunk):
+            seen[tuple(slice(a, b) for a, b in box)] += 1
+            assert sweep.box_size(box) <= max(chunk, 1)
+        assert (seen == 1).all()
+
+
+def test_generated_family_and_flags():
+    parsed = spec_mod.load({"name": "fam", "family": [{"prefix": "g", "base": "gpt2", "n_layer": [2, 4],
+                                                       "d_model": [256, 512], "head_dim": 64, "mlp_ratio": 4}],
+                            "grid": {"batch_size": 1}})
+    names = [m.name for m in parsed.axes["model"]]
+    assert names == ["g-n_layer2-d_model256", "g-n_layer2-d_model512", "g-n_layer4-d_model256",
+                     "g-n_layer4-d_model512"]
+    heads = {m.name: (m.n_head, m.head_size, m.d_ff) for m in parsed.axes["model"]}
+    assert heads["g-n_layer4-d_model512"] == (8, 64, 2048)
+    flagged = spec_mod.load({"name": "bad", "family": [{"base": "gpt2", "d_model": 256, "n_head": [4, 5]}]})
+    df = sweep.frame(flagged)
+    flags = dict(zip(df["model"].cast(pl.String), df["heads_divide"]))
+    assert flags == {"family-n_head4": True, "family-n_head5": False}  # 256 is not a multiple of 5 heads
+    assert not df.filter(~pl.col("heads_divide"))["fits"].any()
+
+
+@pytest.mark.parametrize("name", ["seed", "fleet", "capacity"])
+def test_shipped_specs_load(name):
+    parsed = spec_mod.load(ROOT / "sweeps" / f"{name}.toml")
+    assert parsed.name == name
+    if name == "capacity":
+        assert parsed.grid().size >= 10_000_000
+
+
+def test_seed_spec_is_the_notebook_study():
+    grid = spec_mod.load(ROOT / "sweeps" / "seed.toml").grid()
+    assert [m.name for m in grid.values["model"]] == ["gpt2-tiny", "gpt2", "gpt2-medium", "gpt2-large", "gpt2-xl"]
+    assert grid.values["batch_size"] == [1, 2, 4, 8, 16, 32]
+    assert set(grid.values["attention"]) == {"flash", "naive"}
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"name": "x", "models": ["gpt2"], "grid": {"batch_sise": 1}},
+     r"spec: unknown key 'grid\.batch_sise'; valid: precision, optimizer"),
+    ({"name": "x", "models": ["gpt5"]}, r"spec: models: unknown model 'gpt5'; valid: gpt2-tiny"),
+    ({"name": "x", "models": ["gpt2"], "grid": {"gpu": ["h100"]}},
+     r"spec: grid\.gpu: unknown gpu 'h100'; valid: nvidia_b200_sxm"),
+    ({"name": "x", "models": ["gpt2"], "grid": {"batch_size": "big"}},
+     r"spec: grid\.batch_size: batch_size must be a number, got 'big'"),
+    ({"name": "x", "models": ["gpt2"], "grid": {"batch_size": []}}, r"spec: grid\.batch_size is empty"),
+    ({"name": "x", "models": ["gpt2"], "grid": {"attention": "fast"}},
+     r"grid\.attention: attention 'fast' is not valid; valid: naive, flash"),
+    ({"name": "x", "models": ["gpt2"], "grid": {"dtype": "int8"}},
+     r"grid\.dtype: unknown dtype 'int8'; valid: float32, bfloat16, float16"),
+    ({"name": "x", "modles": ["gpt2"]}, r"spec: unknown key 'modles'; valid: name, description, models"),
+    ({"models": ["gpt2"]}, r"spec: key 'name' must be a non-empty string"),
+    ({"name": "x"}, r"spec: no models"),
+    ({"name": "x", "family": [{"base": "gpt2", "n_layers": [1]}]}, r"family #1: unknown key 'n_layers'"),
+])
+def test_spec_errors(data, message):
+    with pytest.raises(ValueError, match=message):
+        spec_mod.load(data)
+
+
+def test_spec_file_errors(tmp_path):
+    bad = tmp_path / "bad.toml"
+    bad.write_text('name = "x"\nmodels = ["gpt2"]\n[grid]\nn_gpus = [8, 0]\n')
+    with pytest.raises(ValueError, match=r"bad\.toml: grid\.n_gpus: n_gpus 0 is out of range; valid: >= 1"):
+        spec_mod.load(bad)
+    bad.write_text("name = \n")
+    with pytest.raises(ValueError, match=r"bad\.toml: malformed TOML"):
+        spec_mod.load(bad)
+    with pytest.raises(ValueError, match=r"sweep spec '.*missing\.toml' not found"):
+        spec_mod.load(tmp_path / "missing.toml")
+
+
+def test_grid_defaults_fill_missing_axes():
+    grid = Grid({"model": [spec_mod.resolve("gpt2")]})
+    assert grid.size == 1
+    assert grid.values["precision"] == ["amp-bf16"]
