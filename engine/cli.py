@@ -182,6 +182,22 @@ def _sweeps(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("chart")
+def _chart(args: argparse.Namespace) -> int:
+    from engine import charts, fleet
+
+    source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
+                  tokens=args.tokens)
+    if args.kind == "pareto":
+        chart = charts.pareto(fleet.options(path=args.db, **source))
+    else:
+        chart = charts.fleet(fleet.fleets(deadline_days=args.deadline_days, path=args.db, **source),
+                             deadline_days=args.deadline_days)
+    path = charts.save(chart, args.output or f"outputs/{args.kind}.html")
+    print(f"chart -> {path}")
+    return 0
+
+
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
     from engine import bench, fmt
@@ -269,6 +285,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
     p.add_argument("--output", default=None, help="write to FILE instead of stdout")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
+
+    p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",
+                       description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
+                                   "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
+                                   "that meets a deadline). Written as .html (self-contained), .png or .svg.")
+    p.add_argument("kind", choices=("pareto", "fleet"))
+    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
+    p.add_argument("--sql", default=None, help="chart the rows of this query of 'results' instead of a sweep")
+    p.add_argument("--model", action="append", default=None, help="only this model (repeatable)")
+    p.add_argument("--tokens", action="append", type=_number, default=None, help="only this token count (repeatable)")
+    p.add_argument("--deadline-days", type=_number, default=30.0, help="fleet: days the training must fit in")
+    p.add_argument("--output", default=None, help="output file: .html, .png or .svg (default outputs/KIND.html)")
 
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "

@@ -170,7 +170,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     c_model = training.model_flops(params=p_active, tokens=D)
     c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=L, n_head=H,
                                    head_dim=hd, seq_len=T)
-    t_train = training.time_s(flops=c_model, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
+    t_train = training.time_s(flops=c_hw, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
     gpu_s = t_train * n
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
     out.update(
@@ -180,7 +180,8 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                                          usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
         purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
         energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
-        hfu=training.hfu(mfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
+        train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
+        train_hfu=mfu_assumed * np.ones_like(c_hw),
     )
 
     # ---- parallel layout, fit (points) -----------------------------------
@@ -236,9 +237,12 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     min_dp = np.maximum(dp_backward, np.where(accumulating, 1.0, dp_step))
     min_gpus = np.where(buildable, np.asarray(tp) * np.asarray(pp) * min_dp, np.nan)
 
+    measured = training.mfu(flops_per_iteration=out["flops_iteration"], grad_accum=grad_accum,
+                            iter_time_s=x["iter_time_s"], peak_flops_per_s=peak_fs)
     out.update(
-        mfu=training.mfu(flops_per_iteration=out["flops_iteration"], grad_accum=grad_accum,
-                         iter_time_s=x["iter_time_s"], peak_flops_per_s=peak_fs),
+        mfu=measured,
+        hfu=training.hfu(mfu=measured, model_flops=out["flops_iteration"],
+                         hardware_flops=out["flops_iteration"] + out["flops_recompute"]),
         states_share=memory.share(part=w + o, memory_bytes=mem),
         data_parallel=dp, weights_per_gpu_bytes=w_gpu, gradients_per_gpu_bytes=g_gpu, optimizer_per_gpu_bytes=o_gpu,
         activations_per_gpu_bytes=act_gpu, memory_per_gpu_bytes=peak_gpu, memory_required_bytes=required,

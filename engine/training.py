@@ -5,7 +5,12 @@ GPT-3, Brown et al. 2020, Appendix D): forward ``2*N`` and backward ``4*N``
 FLOP per parameter and token, attention ignored. Full activation
 recomputation runs the forward again, ``8*N*D`` of hardware FLOPs. MFU is
 model FLOPs per second over the device's dense peak (Chowdhery et al. 2022,
-Appendix B); HFU counts the recomputation too.
+Appendix B); HFU counts the recomputed FLOPs too.
+
+Time to train assumes the hardware keeps the utilisation it reaches without
+recomputation (``assumed_mfu``) on whatever it executes, so recomputation
+costs time: ``t = hardware FLOPs / (n * peak * assumed_mfu)``; the run's MFU
+is then ``assumed_mfu * model / hardware`` FLOPs.
 """
 
 from __future__ import annotations
@@ -84,3 +89,8 @@ def mfu(*, flops_per_iteration, grad_accum, iter_time_s, peak_flops_per_s):
 def hfu(*, mfu, model_flops, hardware_flops):
     """Hardware FLOPs utilisation [1]: MFU scaled by executed over model FLOPs."""
     return _f(mfu) * hardware_flops / model_flops
+
+
+def mfu_at_hfu(*, hfu, model_flops, hardware_flops):
+    """Model FLOPs utilisation of a run whose hardware utilisation is ``hfu`` [1]."""
+    return _f(hfu) * model_flops / hardware_flops

@@ -57,9 +57,19 @@ def test_unsupported_dtype_gives_nan_and_no_fit():
     assert fp16["peak_flops_per_s"] == 125e12 and fp16["fits"]
 
 
-def test_hfu_with_full_recomputation():
-    row = size("gpt2-xl", recompute="full", assumed_mfu=0.45)
-    assert row["hfu"] == pytest.approx(0.45 * 8 / 6)
+def test_recomputation_costs_time_at_the_same_hardware_utilisation():
+    """Full recomputation executes 8ND for 6ND of model FLOPs: at an HFU of 0.45 the run's MFU is 0.3375."""
+    plain = size("gpt2-xl", recompute="none", assumed_mfu=0.45)
+    full = size("gpt2-xl", recompute="full", assumed_mfu=0.45)
+    assert full["train_hfu"] == 0.45 and full["train_mfu"] == pytest.approx(0.45 * 6 / 8)
+    assert full["train_time_s"] == pytest.approx(plain["train_time_s"] * 8 / 6)
+    assert plain["train_mfu"] == pytest.approx(plain["train_hfu"]) == 0.45
+
+
+def test_measured_hfu_counts_recomputed_flops():
+    row = size("gpt2", batch_size=8, seq_len=1024, iter_time_s=0.5, recompute="full", gpu="nvidia_a100_40gb_sxm")
+    hardware = row["flops_iteration"] + row["flops_recompute"]
+    assert row["hfu"] == pytest.approx(row["mfu"] * hardware / row["flops_iteration"])
 
 
 def test_time_formula_vectorizes():
