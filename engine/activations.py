@@ -137,14 +137,17 @@ def head(*, norm, d_model, vocab_size, act_bytes, loss_bytes, residual_masks, dr
     )
 
 
-def per_sequence(*, seq_len, head_dim, learned_positions, act_bytes):
+def per_sequence(*, seq_len, head_dim, learned_positions, act_bytes, n_layer, mask_compare):
     """Saved once per forward pass, whatever the batch [bytes].
 
     Learned positions: the int64 position ids (``8*T``). Rotary positions:
-    the cosine and sine tables, ``2*a*T*hd``, shared by every layer.
+    the cosine and sine tables, ``2*a*T*hd``, shared by every layer. Where
+    ``mask_compare`` (nanoGPT's naive attention), each block's
+    ``masked_fill`` keeps the boolean ``bias[:, :, :T, :T] == 0``: ``L*T^2``.
     """
     t = _f(seq_len)
-    return np.where(learned_positions, 8 * t, 2 * _f(act_bytes) * t * head_dim)
+    positions = np.where(learned_positions, 8 * t, 2 * _f(act_bytes) * t * head_dim)
+    return positions + _f(mask_compare) * _f(n_layer) * t**2
 
 
 def layer(*, layer_replicated, layer_sharded):

@@ -14,7 +14,7 @@ import numpy as np
 from engine import catalog
 from engine.grid import DEFAULT_DTYPE, Grid
 from engine.model import ModelConfig, resolve
-from engine.registry import INPUT_NAMES, OUTPUTS, input_
+from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, input_
 
 
 def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, list]:
@@ -51,13 +51,17 @@ def _scalar(value: Any) -> Any:
 
 
 def point(grid: Grid, index: tuple[int, ...] | None = None) -> dict[str, Any]:
-    """One grid point as a flat dict: input columns (labels), then every output."""
+    """One grid point as a flat dict with the columns of ``registry.frame_columns``."""
     index = index or (0,) * len(grid.shape)
     box = tuple((i, i + 1) for i in index)
     out = grid.evaluate(box)
     row: dict[str, Any] = {}
     for name, i in zip(INPUT_NAMES, index):
         row[name] = grid.labels(name)[i]
+        if name == "model":
+            for attr in MODEL_ATTRIBUTES:
+                row[attr] = _scalar(grid.model_attribute(attr)[i]) if attr != "family" else grid.values["model"][
+                    i].family
     row["seq_len"] = int(grid.effective_seq_len(box).reshape(-1)[0])
     for spec in OUTPUTS:
         row[spec.name] = _scalar(out[spec.name])

@@ -26,6 +26,9 @@ import time
 from pathlib import Path
 
 DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "capacity.toml"
+LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
+          "store": "end to end into a DuckDB file (tsize sweep)",
+          "scalar": "plain Python loop over the same formulas, one point at a time"}
 
 
 def _spec(path: str, points: float | None):
@@ -41,7 +44,16 @@ def _spec(path: str, points: float | None):
 
 
 def _peak_rss_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: KiB
+    """This process's peak resident memory [MiB]: VmHWM where /proc has it (ru_maxrss is inherited
+    from the parent across fork and exec on Linux, so a busy parent would show through)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    scale = 1024 if sys.platform != "darwin" else 1024 * 1024  # ru_maxrss: KiB on Linux, bytes on macOS
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:

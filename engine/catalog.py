@@ -245,6 +245,21 @@ def optimizers() -> dict[str, Optimizer]:
     }
 
 
+@functools.cache
+def measurements() -> dict[str, dict[str, Any]]:
+    """Reference measurements (``catalogs/measurements.toml``), by id, validated."""
+    path, entries, _ = _load("measurements", "measurement")
+    _check(path, entries, "id", {"id": str, "quantity": str, "model": str, "unit": str, "setting": str}, ())
+    for entry in entries:
+        where = f"{path}: entry {entry['id']!r}"
+        values = entry.get("values", [entry.get("value")])
+        if not values or any(not isinstance(v, (int, float)) or isinstance(v, bool) or v <= 0 for v in values):
+            raise CatalogError(f"{where}: 'value'/'values' must be positive numbers")
+        if "values" in entry and len(entry["values"]) != len(entry.get("batch_size", [])):
+            raise CatalogError(f"{where}: 'values' and 'batch_size' must have the same length")
+    return {e["id"]: e for e in entries}
+
+
 def precision_for_dtype(dtype: str) -> str:
     """The recipe ``--dtype`` selects (nanoGPT's conventions: bf16/fp16 mean autocast)."""
     for recipe in precisions().values():
@@ -266,7 +281,7 @@ def versions() -> dict[str, str]:
 
 def reload() -> None:
     """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
-    for loader in (models, gpus, precisions, optimizers):
+    for loader in (models, gpus, precisions, optimizers, measurements):
         loader.cache_clear()
 
 

@@ -95,24 +95,26 @@ def fleet(fleets: pl.DataFrame, *, deadline_days: float, title: str | None = Non
                    alt.Tooltip("cost_usd:Q", title="cloud cost (USD)", format="$,.0f"),
                    alt.Tooltip("verdict:N")]
 
-        def bars(field: str, label: str, fmt: str):
-            values = group[field] if field != "days" else group["train_time_s"] / 86400
-            top = values.filter(values.is_finite()).max() if values.is_not_null().any() else None
-            return base.transform_filter(f"isValid(datum.{field}) && isFinite(datum.{field})").mark_bar().encode(
-                x=alt.X(f"{field}:Q", title=label, axis=alt.Axis(format=fmt),
-                        scale=alt.Scale(domain=[0, top or 1])),
-                y=y, tooltip=tooltip, color=alt.value("#4c78a8"),
-            ).properties(width=170, height=alt.Step(22))
-
         verdict = base.mark_text(align="left").encode(y=y, text="verdict:N", color=alt.condition(
             "datum.n_gpus == null", alt.value("#d62728"), alt.value("#2ca02c"))).properties(width=200)
         label = f"{_target(model, tokens)}, within {deadline_days:g} days"
-        rows.append(alt.hconcat(bars("n_gpus", "GPUs needed", ",d"), bars("purchase_usd", "purchase (USD)", "$,.2s"),
-                                bars("cost_usd", "cloud cost (USD)", "$,.2s"), bars("days", "days to train", ",.0f"),
-                                verdict).properties(title=label))
+        panels = [_bars(base, group, field, title, fmt, y, tooltip) for field, title, fmt in (
+            ("n_gpus", "GPUs needed", ",d"), ("purchase_usd", "purchase (USD)", "$,.2s"),
+            ("cost_usd", "cloud cost (USD)", "$,.2s"), ("days", "days to train", ",.0f"))]
+        rows.append(alt.hconcat(*panels, verdict).properties(title=label))
     return alt.vconcat(*rows).properties(title=alt.Title(
         title or "Which fleet to buy", subtitle="Smallest fleet of each GPU type that fits and meets the deadline; "
                                                 "its cheapest layout (hover for details)"))
+
+
+def _bars(base: alt.Chart, group: pl.DataFrame, field: str, title: str, fmt: str, y: alt.Y, tooltip: list):
+    """Horizontal bars of one measure; rows without a value (no fleet meets the deadline) are left out."""
+    values = group[field] if field != "days" else group["train_time_s"] / 86400
+    top = values.filter(values.is_finite()).max() if values.is_not_null().any() else None
+    return base.transform_filter(f"isValid(datum.{field}) && isFinite(datum.{field})").mark_bar().encode(
+        x=alt.X(f"{field}:Q", title=title, axis=alt.Axis(format=fmt), scale=alt.Scale(domain=[0, top or 1])),
+        y=y, tooltip=tooltip, color=alt.value("#4c78a8"),
+    ).properties(width=170, height=alt.Step(22))
 
 
 def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:

@@ -198,6 +198,53 @@ def _chart(args: argparse.Namespace) -> int:
     return 0
 
 
+@command("validate")
+def _validate(args: argparse.Namespace) -> int:
+    from engine import fmt, validate
+
+    try:
+        from engine import measure
+
+        measure.require()
+    except RuntimeError as exc:
+        raise ValueError(str(exc)) from None
+    if args.all == (args.model is not None):
+        raise ValueError("give one MODEL or --all")
+    options = dict(batch_size=args.batch_size, seq_len=args.seq_len)
+    checks = validate.run_all(**options) if args.all else validate.run(args.model, **options)
+    failed = [c for c in checks if not abs(c.error) <= args.tolerance]
+    if args.json:
+        print(json.dumps([c.as_dict() for c in checks], indent=2))
+    elif args.markdown:
+        print(validate.markdown(checks))
+    else:
+        from rich.table import Table
+
+        table = Table(title=f"estimate vs measured (tolerance {args.tolerance:.1%})", title_justify="left")
+        for column in ("model", "quantity", "setting", "estimate", "measured", "error"):
+            table.add_column(column, justify="right" if column in ("estimate", "measured", "error") else "left")
+        for c in checks:
+            style = "red" if c in failed else ""
+            table.add_row(c.model, c.quantity, c.setting, f"{c.estimate:,.0f}", f"{c.measured:,.0f}",
+                          f"[{style}]{c.error:+.2%}[/]" if style else f"{c.error:+.2%}")
+        fmt.console().print(table)
+    if failed:
+        worst = max(failed, key=lambda c: abs(c.error))
+        print(f"tsize: {len(failed)} of {len(checks)} estimates off by more than {args.tolerance:.1%} "
+              f"(worst: {worst.model} {worst.quantity} {worst.setting}: {worst.error:+.2%})", file=sys.stderr)
+        return 1
+    return 0
+
+
+@command("docs")
+def _docs(args: argparse.Namespace) -> int:
+    from engine import docs
+
+    done = docs.update(with_accuracy=args.accuracy, with_bench=args.bench, points=args.points)
+    print(f"README.md: regenerated {', '.join(done)}")
+    return 0
+
+
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
     from engine import bench, fmt
@@ -211,11 +258,10 @@ def _bench(args: argparse.Namespace) -> int:
     console = fmt.console()
     console.print(f"tsize bench: {points:,} points ({report['spec']}), {report['cpus']} CPUs, "
                   f"Python {report['python']}")
-    labels = {"evaluate": f"evaluation ({phases.get('evaluate', {}).get('columns', '')} columns, numpy)",
-              "store": "end to end into DuckDB (tsize sweep)", "scalar": "plain Python loop, one point at a time"}
     for name, result in phases.items():
         extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
-        console.print(f"  {labels[name]:45s} {result['points_per_s'] / 1e6:10.3f} M points/s   "
+        extra += f", {result['columns']} columns" if "columns" in result else ""
+        console.print(f"  {bench.LABELS[name]:62s} {result['points_per_s']:>14,.0f} points/s   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
 
@@ -299,6 +345,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--deadline-days", type=_number, default=30.0, help="fleet: days the training must fit in")
     p.add_argument("--output", default=None, help="output file: .html, .png or .svg (default outputs/KIND.html)")
 
+    p = sub.add_parser("validate", help="measure the real PyTorch model and show each estimate's error",
+                       description="Build the real PyTorch model (nanoGPT-style or Hugging Face) and compare tsize's "
+                                   "estimates with what PyTorch measures. Needs: pip install -e '.[validate]'. "
+                                   "Exit status 1 when an error exceeds --tolerance.")
+    p.add_argument("model", nargs="?", default=None, help="catalog name, .toml model file or Hugging Face config.json")
+    p.add_argument("--all", action="store_true", help="every model of the catalog")
+    p.add_argument("--batch-size", type=_positive_int, default=1, help="micro-batch measured (default 1)")
+    p.add_argument("--seq-len", type=_positive_int, default=None,
+                   help="sequence length measured (default min(n_ctx, 1024); 64 for mixtures of experts)")
+    p.add_argument("--tolerance", type=_number, default=0.05, help="largest acceptable relative error (default 0.05)")
+    p.add_argument("--json", action="store_true", help="print the checks as JSON")
+    p.add_argument("--markdown", action="store_true", help="print the checks as a Markdown table")
+
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
                                    "and of a plain per-point Python loop over the same formulas.")
@@ -307,6 +366,12 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grow the grid to at least this many points (repeats the tokens axis)")
     p.add_argument("--sample", type=_positive_int, default=2000, help="points timed in the scalar loop")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
+
+    p = sub.add_parser("docs", help="regenerate README sections (outputs, inputs, commands; accuracy, bench)",
+                       description="Rewrite the generated sections of README.md from the code.")
+    p.add_argument("--accuracy", action="store_true", help="also rerun tsize validate --all (minutes)")
+    p.add_argument("--bench", action="store_true", help="also rerun tsize bench")
+    p.add_argument("--points", type=_number, default=None, help="with --bench: also time a grid of this many points")
 
     p = sub.add_parser("sweeps", help="list the sweeps in the store", description="List the stored sweeps.")
     p.add_argument("--db", default=None, help=db_help)

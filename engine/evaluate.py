@@ -120,10 +120,10 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     g = memory.gradients(params=p_total, grad_bits=x["grad_bits"])
     o = memory.optimizer(params=p_total, master_bits=x["master_bits"], n_states=x["n_states"], state_bits=state_bits)
     c = memory.weight_copies(params_matmul=p_matmul, copy_bits=x["copy_bits"])
-    mask_present = np.asarray(x["mask_buffer"]) * (1 - np.asarray(x["flash"]))
-    buf = memory.mask_buffers(n_layer=L, n_ctx=x["n_ctx"], present=mask_present)
     g1 = memory.first_gradient(vocab_size=V, d_model=d, grad_bits=x["grad_bits"])
 
+    mask_present = np.asarray(x["mask_buffer"]) * (1 - np.asarray(x["flash"]))
+    buf = memory.mask_buffers(n_layer=L, n_ctx=x["n_ctx"], present=mask_present)
     a_bytes = np.asarray(x["compute_bits"]) / 8
     r_bytes = np.asarray(x["residual_bits"]) / 8
     s_bytes = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
@@ -145,7 +145,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
                               residual_masks=masks, dropout_mask_bytes=mask)
     a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
-                                     act_bytes=a_bytes)
+                                     act_bytes=a_bytes, n_layer=L, mask_compare=mask_present)
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
                             recompute=x["recompute"])

@@ -46,25 +46,26 @@ def source_sql(*, sweep: str | None = None, sql: str | None = None, models: list
     return f"(SELECT * FROM {base} WHERE {' AND '.join(where)})" if where else base
 
 
-def options_sql(source: str) -> str:
-    """Per target, GPU type and count: the cheapest fitting layout (fastest where the cloud price is
-    unknown), flagged when on its target's Pareto front of cloud cost vs time; and the combinations
-    where nothing fits (``fits`` false, layout columns null)."""
-    cols = ", ".join(OPTION_COLUMNS)
+def options_sql(source: str, *, by: tuple[str, ...] = TARGET) -> str:
+    """Per target (``by``), GPU type and count: the cheapest fitting layout (fastest where the cloud
+    price is unknown), flagged when on its target's Pareto front of cloud cost vs time; and the
+    combinations where nothing fits (``fits`` false, layout columns null)."""
+    target = ", ".join(by)
+    cols = ", ".join(dict.fromkeys(by + OPTION_COLUMNS))
     return f"""
 WITH src AS (SELECT * FROM {source}),
 best AS (
     SELECT {cols}, true AS fits FROM src WHERE fits
-    QUALIFY row_number() OVER (PARTITION BY model, tokens, gpu, n_gpus
+    QUALIFY row_number() OVER (PARTITION BY {target}, gpu, n_gpus
                                ORDER BY cost_usd, train_time_s, memory_required_bytes, tp, pp, zero_stage) = 1
 ),
 priced AS (  -- costs equal to the cent count as equal: a bigger fleet of one type costs the same GPU-hours
-    SELECT *, min(train_time_s) OVER (PARTITION BY model, tokens ORDER BY round(cost_usd, 2), train_time_s
+    SELECT *, min(train_time_s) OVER (PARTITION BY {target} ORDER BY round(cost_usd, 2), train_time_s
                                       ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_before
     FROM best WHERE isfinite(cost_usd)
 ),
 missing AS (
-    SELECT model, tokens, gpu, n_gpus, min(gpu_memory_bytes) AS gpu_memory_bytes,
+    SELECT {target}, gpu, n_gpus, min(gpu_memory_bytes) AS gpu_memory_bytes,
            min(memory_required_bytes) AS memory_required_bytes
     FROM src GROUP BY ALL HAVING NOT bool_or(fits)
 )
@@ -73,7 +74,7 @@ UNION ALL BY NAME
 SELECT *, false AS pareto FROM best WHERE NOT isfinite(cost_usd)
 UNION ALL BY NAME
 SELECT *, false AS fits, false AS pareto FROM missing
-ORDER BY model, tokens, gpu, n_gpus"""
+ORDER BY {target}, gpu, n_gpus"""
 
 
 def fleet_sql(source: str, *, deadline_s: float) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 from engine import catalog
 from engine.evaluate import evaluate
 from engine.model import MLP_ACTIVATIONS, ModelConfig
-from engine.registry import ATTENTION, INPUT_NAMES, INPUTS, RECOMPUTE, TIERS
+from engine.registry import INPUT_NAMES, INPUTS, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
 
@@ -208,11 +208,3 @@ class Grid:
         x = self.resolve(box)
         return np.where(x["seq_len"] > 0, x["seq_len"], x["n_ctx"])
 
-
-def check_choice(name: str, value: Any, choices: Sequence[Any]) -> Any:
-    if value not in choices:
-        raise ValueError(f"{name} {value!r} is not valid; valid: {', '.join(map(str, choices))}")
-    return value
-
-
-__all__ = ["Grid", "Box", "CATEGORICAL", "INTEGER", "ATTENTION", "RECOMPUTE", "check_choice"]

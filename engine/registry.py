@@ -19,7 +19,7 @@ per grid point:
 * ``runs``: per training run (model, precision, tokens, GPU type and count,
   assumed MFU, energy prices);
 * ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
-* ``options``: memory-accounting options (sequence parallelism, overheads);
+* ``settings``: memory-accounting settings (sequence parallelism, overheads);
 * ``points``: everything that needs the full point (activations per GPU, fit).
 """
 
@@ -150,13 +150,13 @@ TIERS: dict[str, tuple[str, ...]] = {
     "runs": ("model", "precision", "recompute", "seq_len", "gpu", "n_gpus", "tokens", "assumed_mfu", "pue",
              "usd_per_kwh"),
     "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
-    "options": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
+    "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
     "points": INPUT_NAMES,
 }
 #: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
 PARENTS: dict[str, tuple[str, ...]] = {
     "models": (), "gpus": (), "steps": ("models",), "placements": ("steps", "gpus"), "runs": (), "shards": (),
-    "options": (), "points": ("placements", "runs", "shards", "options"),
+    "settings": (), "points": ("placements", "runs", "shards", "settings"),
 }
 
 

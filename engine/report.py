@@ -88,7 +88,6 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     gpu_ids = list(catalog.gpus())
     ggrid = Grid(axes | {"batch_size": batches[:1], "gpu": gpu_ids})
     gout = ggrid.evaluate()
-    n = len(gpu_ids)
     shape = ggrid.shape
     col = {k: _flat(gout, k, shape) for k in ("gpu_memory_bytes", "states_share", "memory_share", "fits",
                                               "peak_flops_per_s", "train_time_s", "cost_usd", "purchase_usd",

@@ -9,7 +9,9 @@ a tier's sub-grid, computed from the grid, so no join key is ever looked up.
 * ``sweeps``: one row per stored sweep (name, spec text, catalog versions,
   tsize version, time, point count).
 * ``models``, ``gpus``, ``steps``, ``runs``, ``points``: the tiers.
-* ``results``: the view users query.
+* ``results``: the view users query;
+* ``fleet_options``: per sweep, model, tokens, GPU type and count, the cheapest layout that fits, with
+  a ``pareto`` flag (``engine.fleet``).
 
 Writes. A sweep's rows are inserted under a new ``sweep_id`` that only
 becomes visible when one short transaction replaces the ``sweeps`` row of
@@ -22,10 +24,8 @@ then fails with a clear message.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
-import math
 import os
 import re
 import threading
@@ -110,6 +110,9 @@ def _schema_sql() -> list[str]:
     statements.append("CREATE OR REPLACE VIEW results AS\nSELECT sweeps.name AS sweep, points.sweep_id,\n  "
                       + select + "\nFROM points\nJOIN sweeps ON sweeps.sweep_id = points.sweep_id\n"
                       + "\n".join(joins))
+    from engine.fleet import options_sql
+
+    statements.append("CREATE OR REPLACE VIEW fleet_options AS" + options_sql("results", by=("sweep", "model", "tokens")))
     return statements
 
 

@@ -6,7 +6,6 @@ import os
 import re
 import shutil
 import subprocess
-from pathlib import Path
 
 import pytest
 
@@ -39,7 +38,7 @@ def test_pareto_encodings_and_data(db):
     opts = fleet.options(sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
     spec = charts.pareto(opts).to_dict()
     row = spec["vconcat"][0]["hconcat"]
-    scatter, fitmap = row[0], row[1]
+    scatter = row[0]
     points, front = scatter["layer"]
     assert points["mark"]["type"] == "point"
     assert points["encoding"]["x"]["field"] == "cost_usd" and points["encoding"]["y"]["field"] == "days"

@@ -9,7 +9,7 @@ import sys
 import pytest
 
 from engine.cli import main
-from engine.registry import INPUT_NAMES, OUTPUT_NAMES
+from engine.registry import frame_columns
 
 
 def run(capsys, *argv):
@@ -33,7 +33,7 @@ def test_size_json_has_the_registry_columns(capsys):
                        "0.755", "--gpu", "nvidia_a100_40gb_sxm")
     row = json.loads(out)
     assert code == 0
-    assert list(row) == list(INPUT_NAMES) + list(OUTPUT_NAMES)
+    assert tuple(row) == frame_columns()  # the columns of the sweep table, in order
     for key in ("params_total", "flops_forward", "flops_backward", "flops_iteration", "activation_bytes",
                 "weights_bytes", "gradients_bytes", "optimizer_bytes", "memory_total_bytes", "checkpoint_bytes",
                 "train_flops", "train_time_s", "cost_usd", "mfu"):

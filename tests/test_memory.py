@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from engine import measure, memory
+from engine import catalog, measure, memory
 from engine.api import size
 from engine.model import from_mapping
 from tests.conftest import SMALL_MODELS
@@ -12,7 +12,8 @@ from tests.conftest import SMALL_MODELS
 MIB = 2**20
 
 #: The seed notebook's measured peak GPU memory, gpt2 (124M), flash attention, bf16, T = 1024 [MiB].
-SEED_PEAK_MIB = {1: 2269, 2: 2870, 4: 3918, 8: 6012, 16: 10206, 32: 18595}
+_SEED_PEAK = catalog.measurements()["seed-gpt2-peak-memory"]
+SEED_PEAK_MIB = dict(zip(_SEED_PEAK["batch_size"], _SEED_PEAK["values"]))
 
 
 @pytest.mark.parametrize("batch_size", sorted(SEED_PEAK_MIB))
@@ -81,12 +82,12 @@ def test_seed_measured_checkpoint_belongs_to_gpt2_124m():
     (1,1,1024,1024) fp32 causal-mask buffer per block in the state dict. With those, tsize's estimate
     is within 0.01 %; the seed compared 1.5 GB against an 18.7 GB gpt2-xl estimate ('fluff ratio 8 %').
     """
-    model = from_mapping(dict(name="nanogpt-gpt2-124m", family="gpt2", n_layer=12, d_model=768, n_head=12,
-                              d_ff=3072, vocab_size=50257, n_ctx=1024, norm_bias=False, qkv_bias=False,
-                              out_bias=False, mlp_bias=False))
+    measured = catalog.measurements()["seed-gpt2-checkpoint"]
+    model = from_mapping(dict(measured["model_fields"], name=measured["model"]))
     row = size(model, attention="naive", precision="amp-bf16", optimizer="adamw")
     assert row["params_total"] == 124_337_664
-    assert row["checkpoint_bytes"] == pytest.approx(1_542_470_366, rel=1e-4)
+    assert measured["value"] == 1_542_470_366
+    assert row["checkpoint_bytes"] == pytest.approx(measured["value"], rel=1e-4)
     assert size("gpt2-xl")["checkpoint_bytes"] / 1_542_470_366 > 12
 
 

@@ -27,9 +27,10 @@ def test_zero_paper_figure_1():
 
 
 def _megatron_gpt(**fields):
-    """A GPT in Megatron's accounting: bf16 activations, 1-byte dropout masks, naive attention."""
+    """A GPT in Megatron's accounting: bf16 activations, 1-byte dropout masks, naive attention (a GELU
+    GPT-2 as Hugging Face builds it: no nanoGPT causal-mask buffer)."""
     return from_mapping(dict(dict(name="meg", family="gpt2", n_layer=4, d_model=1024, n_head=16, d_ff=4096,
-                                  vocab_size=51200, n_ctx=2048), **fields))
+                                  vocab_size=51200, n_ctx=2048, implementation="hf"), **fields))
 
 
 @pytest.mark.parametrize("tp,sp", [(1, False), (2, False), (8, False), (2, True), (8, True)])
