@@ -105,28 +105,20 @@ def test_error_names_file_entry_and_field_for_empty_source(catalog_copy):
         catalog.gpus()
 
 
-def test_error_for_negative_value(catalog_copy):
-    _edit(catalog_copy / "gpus.toml", "bf16_tflops = 989\n", "bf16_tflops = -989\n")
-    with pytest.raises(CatalogError, match=r"entry 'nvidia_h\d+_\w+': field 'bf16_tflops' must be a positive number"):
-        catalog.gpus()
-
-
-def test_error_for_duplicate_id(catalog_copy):
-    _edit(catalog_copy / "optimizers.toml", 'id = "adam"\n', 'id = "adamw"\n')
-    with pytest.raises(CatalogError, match=r"optimizers\.toml: entry 'adamw': duplicate id 'adamw'"):
-        catalog.optimizers()
-
-
-def test_error_for_missing_field(catalog_copy):
-    _edit(catalog_copy / "precisions.toml", "grad_bits = 32\n", "")
-    with pytest.raises(CatalogError, match=r"precisions\.toml: entry 'fp32': missing required field 'grad_bits'"):
-        catalog.precisions()
-
-
-def test_error_for_bad_model_shape(catalog_copy):
-    _edit(catalog_copy / "models.toml", "n_head = 25\n", "n_head = 24\n")
-    with pytest.raises(CatalogError, match=r"models\.toml: entry 'gpt2-xl': n_head=24 does not divide d_model=1600"):
-        catalog.models()
+@pytest.mark.parametrize("name,old,new,message", [
+    ("gpus", "bf16_tflops = 989\n", "bf16_tflops = -989\n",
+     r"gpus\.toml: entry 'nvidia_h\d+_\w+': field 'bf16_tflops' must be a positive number"),
+    ("optimizers", 'id = "adam"\n', 'id = "adamw"\n', r"optimizers\.toml: entry 'adamw': duplicate id 'adamw'"),
+    ("precisions", "grad_bits = 32\n", "", r"precisions\.toml: entry 'fp32': missing required field 'grad_bits'"),
+    ("models", "n_head = 25\n", "n_head = 24\n",
+     r"models\.toml: entry 'gpt2-xl': n_head=24 does not divide d_model=1600"),
+    ("measurements", "values = [2269,", "values = [-2269,",
+     r"measurements\.toml: entry 'seed-gpt2-peak-memory': 'value'/'values' must be positive numbers"),
+])
+def test_errors_name_file_entry_and_field(catalog_copy, name, old, new, message):
+    _edit(catalog_copy / f"{name}.toml", old, new)
+    with pytest.raises(CatalogError, match=message):
+        getattr(catalog, name)()
 
 
 def test_error_for_malformed_toml(catalog_copy):
