@@ -150,25 +150,38 @@ def per_sequence(*, seq_len, head_dim, learned_positions, act_bytes, n_layer, ma
     return positions + _f(mask_compare) * _f(n_layer) * t**2
 
 
-def layer(*, layer_replicated, layer_sharded):
-    """One block [bytes/token]."""
-    return layer_replicated + layer_sharded
+def layer_on_gpu(*, layer_replicated, layer_sharded, tp=1, sequence_parallel=False):
+    """One block's bytes per token on one GPU [bytes/token]: ``rep/(tp if SP) + sharded/tp``.
+
+    With ``tp = 1`` (one device) simply ``rep + sharded``.
+    """
+    t = _f(tp)
+    return _f(layer_replicated) / np.where(sequence_parallel, t, 1.0) + _f(layer_sharded) / t
 
 
 def total(*, batch_size, seq_len, n_layer, layer, attention_matrix, residual_bytes, d_model, head, per_sequence,
-          recompute):
-    """Activations of one micro-batch [bytes].
+          recompute, tp=1, pp=1, sequence_parallel=False, grad_accum=1):
+    """Activations of one micro-batch on the busiest GPU (the first pipeline stage) [bytes].
 
-    ``recompute`` 0: every block's ``layer`` bytes. 1 (selective): minus the
-    attention matrix, recomputed in backward. 2 (full): each block keeps only
-    its input (``r*d``), and one block's activations are live again while it
-    is recomputed (Chen et al. 2016; Korthikanti et al. 2022 section 4.3).
+    ``layer`` is one block's bytes per token on this GPU (``layer_on_gpu``);
+    ``attention_matrix`` and ``head`` are unsplit and divided here by ``tp``
+    (Megatron's vocabulary-parallel loss splits the logits). ``recompute`` 0:
+    every block's bytes. 1 (selective): minus the attention matrix,
+    recomputed in backward. 2 (full): each block keeps only its input
+    (``r*d``, split by ``tp`` only with sequence parallelism), and one
+    block's activations are live again while it is recomputed (Chen et al.
+    2016; Korthikanti et al. 2022 section 4.3). Under 1F1B a pipeline stage
+    holds ``ceil(L/pp)`` blocks for ``min(pp, grad_accum)`` micro-batches in
+    flight (Narayanan et al. 2021, section 2.2). One device: ``tp = pp = 1``.
     """
     r = np.asarray(recompute)
-    tokens = _f(batch_size) * seq_len
+    t = _f(tp)
+    stage_layers = np.ceil(_f(n_layer) / pp)
+    in_flight = np.minimum(_f(pp), grad_accum)
+    block_input = _f(residual_bytes) * d_model / np.where(sequence_parallel, t, 1.0)
     blocks = np.where(
         r == 2,
-        _f(n_layer) * _f(residual_bytes) * d_model + layer,
-        _f(n_layer) * (layer - (r == 1) * attention_matrix),
+        in_flight * stage_layers * block_input + layer,
+        in_flight * stage_layers * (layer - (r == 1) * _f(attention_matrix) / t),
     )
-    return tokens * (blocks + head) + per_sequence
+    return _f(batch_size) * seq_len * (blocks + _f(head) / t) + per_sequence

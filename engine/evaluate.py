@@ -99,7 +99,10 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
                           mlp=f_mlp, router=f_router)
     f_fwd = flops.forward(layer=f_layer, n_layer=L, lm_head=f_head)
-    f_fwd_causal = f_fwd - L * (f_scores + f_values) / 2
+    f_fwd_causal = flops.forward(n_layer=L, lm_head=f_head, layer=flops.layer(
+        qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router,
+        attention_scores=flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True),
+        attention_values=flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)))
     n_compute = p_active - p_lookup
     out.update(
         seq_len_ok=(T <= np.asarray(x["n_ctx"])) | (np.asarray(x["learned_positions"]) == 0),
@@ -141,7 +144,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                                                   attention_matrix=a_matrix),
         mlp=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=E, top_k=k, act_bytes=a_bytes),
     )
-    a_layer = activations.layer(layer_replicated=a_rep, layer_sharded=a_shard)
+    a_layer = activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard)
     a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
                               residual_masks=masks, dropout_mask_bytes=mask)
     a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
@@ -200,12 +203,11 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     g_gpu = parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2)
     o_gpu = parallel.zero_shard(value=o_rank, dp=dp, zero_stage=zero, stage=1)
     gather = parallel.zero3_gather(layer=p_layer, tp=tp, zero_stage=zero, param_bits=x["param_bits"])
-    layer_gpu = parallel.activation_tokens(layer_replicated=a_rep, layer_sharded=a_shard, tp=tp,
-                                           sequence_parallel=sp)
-    act_gpu = parallel.activations_per_gpu(
-        batch_size=B, seq_len=T, n_layer=L, pp=pp, grad_accum=grad_accum, layer=layer_gpu,
-        attention_matrix=a_matrix, head=a_head, per_sequence=a_seq, residual_bytes=r_bytes, d_model=d, tp=tp,
-        sequence_parallel=sp, recompute=x["recompute"],
+    act_gpu = activations.total(
+        batch_size=B, seq_len=T, n_layer=L, attention_matrix=a_matrix, head=a_head, per_sequence=a_seq,
+        residual_bytes=r_bytes, d_model=d, recompute=x["recompute"], tp=tp, pp=pp, sequence_parallel=sp,
+        grad_accum=grad_accum,
+        layer=activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard, tp=tp, sequence_parallel=sp),
     )
     g1_gpu = g1 / np.asarray(tp, dtype=np.float64)
     buf_gpu = buf * share_gpu

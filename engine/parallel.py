@@ -12,9 +12,8 @@ Korthikanti et al. 2022) and ZeRO/FSDP (Rajbhandari et al. 2020):
   parallelism.
 * Pipeline parallelism (``pp``) gives each stage ``ceil(L/pp)`` blocks; the
   first stage also holds the embeddings, the last the final norm and LM head
-  (a tied LM head is a second copy of the embedding there). Under 1F1B the
-  first stage keeps the activations of ``min(pp, micro-batches)``
-  micro-batches in flight (Narayanan et al. 2021, section 2.2).
+  (a tied LM head is a second copy of the embedding there). Activations per
+  GPU, pipelining included, are ``activations.total``.
 * ZeRO stage 1 shards optimizer states, 2 also gradients, 3 (FSDP full
   sharding) also weights, over ``dp``; stage 3 gathers two blocks' weights
   at a time (current and prefetched).
@@ -70,36 +69,6 @@ def zero_shard(*, value, dp, zero_stage, stage):
 def zero3_gather(*, layer, tp, zero_stage, param_bits):
     """Weights gathered at once under ZeRO-3 / FSDP [bytes]: two blocks (current, prefetched)."""
     return (np.asarray(zero_stage) >= 3) * 2 * _f(layer) / tp * param_bits / 8
-
-
-def activation_tokens(*, layer_replicated, layer_sharded, tp, sequence_parallel):
-    """One block's activations per token on one GPU [bytes/token]: ``rep/(tp if SP) + sharded/tp``."""
-    t = _f(tp)
-    return _f(layer_replicated) / np.where(sequence_parallel, t, 1.0) + _f(layer_sharded) / t
-
-
-def activations_per_gpu(*, batch_size, seq_len, n_layer, pp, grad_accum, layer, attention_matrix, head,
-                        per_sequence, residual_bytes, d_model, tp, sequence_parallel, recompute):
-    """Activations on the busiest GPU (the first pipeline stage) [bytes].
-
-    ``layer`` is one block's bytes per token on this GPU (``activation_tokens``);
-    ``attention_matrix`` and ``head`` are unsplit and divided here by ``tp``
-    (the vocabulary-parallel loss splits the logits). Recomputation as in
-    ``activations.total``; the block inputs kept under full recomputation are
-    split by ``tp`` only with sequence parallelism. Pipeline stages hold
-    ``ceil(L/pp)`` blocks for ``min(pp, grad_accum)`` micro-batches.
-    """
-    r = np.asarray(recompute)
-    t = _f(tp)
-    stage_layers = np.ceil(_f(n_layer) / pp)
-    in_flight = np.minimum(_f(pp), grad_accum)
-    block_input = _f(residual_bytes) * d_model / np.where(sequence_parallel, t, 1.0)
-    blocks = np.where(
-        r == 2,
-        in_flight * stage_layers * block_input + layer,
-        in_flight * stage_layers * (layer - (r == 1) * _f(attention_matrix) / t),
-    )
-    return _f(batch_size) * seq_len * (blocks + _f(head) / t) + per_sequence
 
 
 def min_data_parallel(*, fixed, sharded, budget):
