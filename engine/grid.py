@@ -20,7 +20,7 @@ import numpy as np
 from engine import catalog
 from engine.evaluate import evaluate
 from engine.model import MLP_ACTIVATIONS, ModelConfig
-from engine.registry import INPUT_NAMES, INPUTS, RECOMPUTE, TIERS
+from engine.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
 
@@ -29,6 +29,8 @@ DEFAULT_DTYPE = "bfloat16"
 
 #: Input columns that are categorical (stored as labels), and integer columns.
 CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
+#: Every labelled column of the long-form frame: categorical inputs and the model's family.
+LABELS = CATEGORICAL + ("family",)
 INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
 
 
@@ -188,6 +190,23 @@ class Grid:
         else:
             vec = np.asarray(self.values[name], dtype=np.float64)
         return self._along(vec, axis, box)
+
+    def frame_column(self, name: str, box: Box) -> np.ndarray:
+        """An input column or model attribute of the long-form frame over the box.
+
+        Labels (``LABELS``) come as codes into ``categories(name)``; ``seq_len``
+        is the length actually used (the model's ``n_ctx`` where the axis says 0).
+        """
+        if name == "seq_len":
+            return self.effective_seq_len(box)
+        if name in MODEL_ATTRIBUTES:
+            vec = self.family_codes() if name == "family" else self.model_attribute(name)
+            return vec[self.column("model", box)]
+        return self.column(name, box)
+
+    def categories(self, name: str) -> list[str]:
+        """The labels a categorical column's codes index."""
+        return self.family_labels() if name == "family" else [str(v) for v in self.labels(name)]
 
     def model_attribute(self, name: str) -> np.ndarray:
         """One attribute per model (``registry.MODEL_ATTRIBUTES``): strings for family, int32 otherwise."""

@@ -40,7 +40,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine import __version__, catalog
-from engine.grid import CATEGORICAL, INTEGER, Box, Grid
+from engine.grid import CATEGORICAL, INTEGER, LABELS, Box, Grid
 from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from engine.spec import Spec
 
@@ -66,22 +66,22 @@ def _input_sql(name: str) -> str:
     return "INTEGER" if name in INTEGER else "DOUBLE"
 
 
-def _home_inputs(tier: str) -> list[str]:
-    return [n for n in INPUT_NAMES if home_tier(n) == tier]
+def _home_columns(tier: str) -> list[tuple[str, str]]:
+    """The input columns (and model attributes) whose values a tier's table holds."""
+    cols = []
+    for name in INPUT_NAMES:
+        if home_tier(name) == tier:
+            cols.append((name, _input_sql(name)))
+            if name == "model":
+                cols += [(a, "VARCHAR" if a == "family" else "INTEGER") for a in MODEL_ATTRIBUTES]
+    return cols
 
 
 def table_columns(tier: str) -> list[tuple[str, str]]:
-    """Columns of one tier's table, in order."""
-    cols = [("sweep_id", "INTEGER")]
-    if tier in _KEY:
-        cols.append((_KEY[tier], "INTEGER"))
-    cols += [(_KEY[p], "INTEGER") for p in PARENTS[tier]]
-    for name in _home_inputs(tier):
-        cols.append((name, _input_sql(name)))
-        if name == "model":
-            cols += [(a, "VARCHAR" if a == "family" else "INTEGER") for a in MODEL_ATTRIBUTES]
-    cols += [(o.name, _SQL[o.dtype]) for o in tier_outputs(tier)]
-    return cols
+    """Columns of one tier's table, in order: sweep id, keys, input values, outputs."""
+    keys = ([_KEY[tier]] if tier in _KEY else []) + [_KEY[p] for p in PARENTS[tier]]
+    return ([("sweep_id", "INTEGER")] + [(k, "INTEGER") for k in keys] + _home_columns(tier)
+            + [(o.name, _SQL[o.dtype]) for o in tier_outputs(tier)])
 
 
 _SWEEPS = """CREATE TABLE IF NOT EXISTS sweeps (
@@ -173,19 +173,11 @@ def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
         data[_KEY[tier]] = flat(grid.key(tier, box).astype(np.int32))
     for parent in PARENTS[tier]:
         data[_KEY[parent]] = flat(grid.key(parent, box).astype(np.int32))
-    for name in _home_inputs(tier):
-        if name == "seq_len":
-            data[name] = flat(grid.effective_seq_len(box).astype(np.int32))
-        elif name in CATEGORICAL:
-            labels = np.asarray([str(v) for v in grid.labels(name)], dtype=object)
-            data[name] = flat(labels[grid.column(name, box)])
-        else:
-            column = grid.column(name, box)
-            data[name] = flat(column.astype(np.int32) if name in INTEGER else column)
-        if name == "model":
-            index = grid.column("model", box)
-            for attr in MODEL_ATTRIBUTES:
-                data[attr] = flat(grid.model_attribute(attr)[index])
+    for name, kind in _home_columns(tier):
+        column = grid.frame_column(name, box)
+        if name in LABELS:
+            column = np.asarray(grid.categories(name), dtype=object)[column]
+        data[name] = flat(column.astype(np.int32) if kind == "INTEGER" else column)
     for spec in tier_outputs(tier):
         data[spec.name] = flat(values[spec.name])
     return pa.table(data)

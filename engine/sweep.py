@@ -21,7 +21,7 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.grid import CATEGORICAL, INTEGER, Box, Grid
+from engine.grid import CATEGORICAL, INTEGER, LABELS, Box, Grid
 from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
 from engine.spec import Spec, load
 
@@ -57,13 +57,8 @@ def fill(grid: Grid, box: Box, out: dict[str, np.ndarray]) -> int:
     shape = tuple(b - a for a, b in box)
     n = math.prod(shape)
     values = grid.evaluate(box)
-    for name in INPUT_NAMES:
-        src = grid.effective_seq_len(box) if name == "seq_len" else grid.column(name, box)
-        np.copyto(out[name][:n].reshape(shape), src, casting="unsafe")
-        if name == "model":
-            for attr in MODEL_ATTRIBUTES:
-                vec = grid.family_codes() if attr == "family" else grid.model_attribute(attr)
-                np.copyto(out[attr][:n].reshape(shape), vec[src], casting="unsafe")
+    for name in INPUT_NAMES + MODEL_ATTRIBUTES:
+        np.copyto(out[name][:n].reshape(shape), grid.frame_column(name, box), casting="unsafe")
     for spec in OUTPUTS:
         np.copyto(out[spec.name][:n].reshape(shape), values[spec.name], casting="unsafe")
     return n
@@ -74,8 +69,8 @@ def to_polars(grid: Grid, arrays: dict[str, np.ndarray], n: int) -> pl.DataFrame
     series = []
     for name, _ in columns():
         values = arrays[name][:n]
-        if name in CATEGORICAL or name == "family":
-            labels = grid.family_labels() if name == "family" else [str(v) for v in grid.labels(name)]
+        if name in LABELS:
+            labels = grid.categories(name)
             index = values.astype(np.int16 if len(labels) < 2**15 else np.int32)
             dictionary = pa.DictionaryArray.from_arrays(pa.array(index), pa.array(labels))
             series.append(pl.Series(name, pl.from_arrow(dictionary)))
