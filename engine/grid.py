@@ -31,6 +31,15 @@ DEFAULT_DTYPE = "bfloat16"
 CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
 #: Every labelled column of the long-form frame: categorical inputs and the model's family.
 LABELS = CATEGORICAL + ("family",)
+
+
+def column_kind(name: str) -> str:
+    """Kind of an input column or model attribute: "label", "bool", "int" or "float"."""
+    if name in LABELS:
+        return "label"
+    if name == "sequence_parallel":
+        return "bool"
+    return "int" if name in INTEGER or name in MODEL_ATTRIBUTES else "float"
 INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
 
 

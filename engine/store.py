@@ -40,7 +40,7 @@ import polars as pl
 import pyarrow as pa
 
 from engine import __version__, catalog
-from engine.grid import CATEGORICAL, INTEGER, LABELS, Box, Grid
+from engine.grid import LABELS, Box, Grid, column_kind
 from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from engine.spec import Spec
 
@@ -49,7 +49,8 @@ CHUNK_POINTS = 1 << 18
 #: DuckDB buffer-manager cap; big transactions spill to disk instead of growing RSS.
 MEMORY_LIMIT = "256MB"
 
-_SQL = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN"}
+_SQL = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN", "label": "VARCHAR", "int": "INTEGER",
+        "float": "DOUBLE"}
 _KEY = {tier: f"{tier[:-1]}_key" for tier in TIERS if tier != "points"}
 
 
@@ -58,23 +59,12 @@ def db_path(path: str | Path | None = None) -> Path:
     return Path(path or os.environ.get("TSIZE_DB") or DEFAULT_DB)
 
 
-def _input_sql(name: str) -> str:
-    if name in CATEGORICAL:
-        return "VARCHAR"
-    if name == "sequence_parallel":
-        return "BOOLEAN"
-    return "INTEGER" if name in INTEGER else "DOUBLE"
-
-
 def _home_columns(tier: str) -> list[tuple[str, str]]:
     """The input columns (and model attributes) whose values a tier's table holds."""
-    cols = []
-    for name in INPUT_NAMES:
-        if home_tier(name) == tier:
-            cols.append((name, _input_sql(name)))
-            if name == "model":
-                cols += [(a, "VARCHAR" if a == "family" else "INTEGER") for a in MODEL_ATTRIBUTES]
-    return cols
+    names = [n for n in INPUT_NAMES if home_tier(n) == tier]
+    if "model" in names:
+        names += MODEL_ATTRIBUTES
+    return [(n, _SQL[column_kind(n)]) for n in names]
 
 
 def table_columns(tier: str) -> list[tuple[str, str]]:

@@ -21,29 +21,19 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.grid import CATEGORICAL, INTEGER, LABELS, Box, Grid
+from engine.grid import LABELS, Box, Grid, column_kind
 from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
 from engine.spec import Spec, load
 
 CHUNK_POINTS = 1 << 18
 
-_NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_}
-
-
-def _input_dtype(name: str):
-    if name in CATEGORICAL:
-        return np.uint32
-    if name == "sequence_parallel":
-        return np.bool_
-    if name in INTEGER:
-        return np.int64
-    return np.float64
+_NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_, "label": np.uint32, "int": np.int64,
+          "float": np.float64}
 
 
 def columns() -> list[tuple[str, Any]]:
     """Column names and numpy dtypes of a long-form frame, in order (``registry.frame_columns``)."""
-    kinds = {n: _input_dtype(n) for n in INPUT_NAMES}
-    kinds.update({a: np.uint32 if a == "family" else np.int32 for a in MODEL_ATTRIBUTES})
+    kinds = {n: _NUMPY[column_kind(n)] for n in INPUT_NAMES + MODEL_ATTRIBUTES}
     kinds.update({o.name: _NUMPY[o.dtype] for o in OUTPUTS})
     return [(name, kinds[name]) for name in frame_columns()]
 
@@ -65,7 +55,7 @@ def fill(grid: Grid, box: Box, out: dict[str, np.ndarray]) -> int:
 
 
 def to_polars(grid: Grid, arrays: dict[str, np.ndarray], n: int) -> pl.DataFrame:
-    """A Polars frame over the first ``n`` rows of ``arrays`` (labels as Enums)."""
+    """A Polars frame over the first ``n`` rows of ``arrays`` (labels as Categoricals)."""
     series = []
     for name, _ in columns():
         values = arrays[name][:n]
