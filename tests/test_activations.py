@@ -9,6 +9,8 @@ from engine.api import size
 from tests.conftest import SMALL_MODELS
 
 PURE = {"float32": "fp32", "bfloat16": "bf16"}  # model.to(dtype): the pure recipes
+#: The requirement is 5 %; the model is held to 1 % so that a wrong term anywhere shows here.
+REL = 0.01
 MASK_BYTES_CPU = {"float32": 4, "bfloat16": 2}  # CPU dropout saves the scaled noise in the dtype
 
 
@@ -20,35 +22,35 @@ def _estimate(model, *, batch_size, seq_len, dtype, attention, dropout=0.0):
 @pytest.mark.parametrize("name", sorted(SMALL_MODELS))
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
 @pytest.mark.parametrize("attention", ["naive", "flash"])
-def test_within_5_percent(name, dtype, attention):
+def test_within_1_percent(name, dtype, attention):
     model = SMALL_MODELS[name]
     T = min(32, model.n_ctx)
     measured = measure.saved_bytes(model, batch_size=2, seq_len=T, dtype=dtype, attention=attention)
     assert _estimate(model, batch_size=2, seq_len=T, dtype=dtype, attention=attention) == \
-        pytest.approx(measured, rel=0.05)
+        pytest.approx(measured, rel=REL)
 
 
 @pytest.mark.parametrize("name", ["nanogpt-bias", "hf-gpt2-gelu-new", "llama-gqa", "mixtral"])
 @pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
-def test_dropout_masks_within_5_percent(name, dtype):
+def test_dropout_masks_within_1_percent(name, dtype):
     """Naive attention with dropout (CPU SDPA has no dropout kernel, so flash+dropout is not measurable here)."""
     model = SMALL_MODELS[name]
     measured = measure.saved_bytes(model, batch_size=2, seq_len=32, dtype=dtype, attention="naive", dropout=0.1)
     without = measure.saved_bytes(model, batch_size=2, seq_len=32, dtype=dtype, attention="naive")
     assert measured > without
     estimate = _estimate(model, batch_size=2, seq_len=32, dtype=dtype, attention="naive", dropout=0.1)
-    assert estimate == pytest.approx(measured, rel=0.05)
+    assert estimate == pytest.approx(measured, rel=REL)
 
 
 @pytest.mark.parametrize("name,seq_len", [("gpt2", 1024), ("llama-2-7b", 4096), ("llama-3-8b", 2048),
                                           ("mistral-7b", 1024)])
 @pytest.mark.parametrize("attention", ["naive", "flash"])
-def test_full_size_models_within_5_percent(name, seq_len, attention):
+def test_full_size_models_within_1_percent(name, seq_len, attention):
     """Catalog models at their real width, measured on fake tensors (no memory)."""
     model = catalog.models()[name]
     measured = measure.saved_bytes(model, batch_size=1, seq_len=seq_len, dtype="bfloat16", attention=attention)
     estimate = _estimate(model, batch_size=1, seq_len=seq_len, dtype="bfloat16", attention=attention)
-    assert estimate == pytest.approx(measured, rel=0.05)
+    assert estimate == pytest.approx(measured, rel=REL)
 
 
 def test_fake_and_real_tensors_agree():
