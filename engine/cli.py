@@ -189,10 +189,17 @@ def _chart(args: argparse.Namespace) -> int:
     source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
                   tokens=args.tokens)
     if args.kind == "pareto":
-        chart = charts.pareto(fleet.options(path=args.db, **source))
+        data = fleet.options(path=args.db, **source)
     else:
-        chart = charts.fleet(fleet.fleets(deadline_days=args.deadline_days, path=args.db, **source),
-                             deadline_days=args.deadline_days)
+        data = fleet.fleets(deadline_days=args.deadline_days, path=args.db, **source)
+    if data.is_empty():
+        what = f"sweep {args.sweep!r}" if args.sql is None else "the query"
+        raise ValueError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
+                         f"the fleet study: tsize sweep sweeps/fleet.toml)")
+    if args.kind == "pareto":
+        chart = charts.pareto(data)
+    else:
+        chart = charts.fleet(data, deadline_days=args.deadline_days)
     path = charts.save(chart, args.output or f"outputs/{args.kind}.html")
     print(f"chart -> {path}")
     return 0

@@ -191,7 +191,8 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
                   f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops'] * 8 / 6)}")
-    console.print(f"On {p['n_gpus']} x {gpu.name} at MFU {p['assumed_mfu']:.0%}: {fmt.days(p['train_time_s'])}, "
+    console.print(f"On {p['n_gpus']} x {gpu.name} at MFU {p['assumed_mfu']:.0%} without recomputation (this run: MFU "
+                  f"{fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): {fmt.days(p['train_time_s'])}, "
                   f"{fmt.hours(p['gpu_time_s'])} GPU-hours, cloud {fmt.usd(p['cost_usd'])}, "
                   f"purchase {fmt.usd(p['purchase_usd'])}, energy {fmt.mwh(p['energy_j'])} "
                   f"({fmt.usd(p['energy_usd'])} at ${p['usd_per_kwh']}/kWh, PUE {p['pue']})")

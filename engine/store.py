@@ -137,9 +137,27 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     return con
 
 
-def ensure_schema(con) -> None:
+def schema_fingerprint() -> str:
+    """A short hash of the tables and views this version of tsize writes."""
+    import hashlib
+
+    return hashlib.sha256("\n".join(_schema_sql()).encode()).hexdigest()[:16]
+
+
+def ensure_schema(con, path: Path | str = "the database") -> None:
+    """Create the tables and views, or check that an existing file has exactly this layout."""
+    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    found = (con.execute("SELECT fingerprint, tsize_version FROM tsize_schema").fetchall()
+             if "tsize_schema" in tables else [])
+    if (found and found[0][0] != schema_fingerprint()) or (not found and tables):
+        writer = f"tsize {found[0][1]}" if found else "another program or an earlier tsize"
+        raise ValueError(f"{path} holds results in another layout (written by {writer}); "
+                         f"write to a new --db file, or move this one away")
+    con.execute("CREATE TABLE IF NOT EXISTS tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
     for statement in _schema_sql():
         con.execute(statement)
+    if not found:
+        con.execute("INSERT INTO tsize_schema VALUES (?, ?)", [schema_fingerprint(), __version__])
 
 
 # ---------------------------------------------------------------------------
@@ -195,7 +213,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     con = connect(path, wait_s=wait_s)
     bar = Progress(grid.size, f"sweep {spec.name}", enabled=progress)
     try:
-        ensure_schema(con)
+        ensure_schema(con, db_path(path))
         _remove_orphans(con)
         sweep_id = con.execute("SELECT coalesce(max(sweep_id), 0) + 1 FROM sweeps").fetchall()[0][0]
         fits = 0

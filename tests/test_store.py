@@ -183,3 +183,16 @@ def test_default_database_location(tmp_path, monkeypatch):
     assert main(["sweep", str(ROOT / "sweeps" / "seed.toml"), "--quiet"]) == 0
     assert (tmp_path / "outputs" / "tsize.duckdb").exists()
     os.environ.pop("TSIZE_DB", None)
+
+
+def test_a_file_in_another_layout_is_refused_untouched(tmp_path):
+    db = tmp_path / "t.duckdb"
+    store.write(spec_mod.load(SMALL), path=db, progress=False)
+    import duckdb
+
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE tsize_schema SET fingerprint = 'older', tsize_version = '0.0.1'")
+    con.close()
+    with pytest.raises(ValueError, match=r"t\.duckdb holds results in another layout \(written by tsize 0\.0\.1\)"):
+        store.write(spec_mod.load(SMALL), path=db, progress=False)
+    assert store.query("SELECT count(*) FROM results", path=db).item() == 64
