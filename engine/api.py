@@ -12,9 +12,9 @@ from typing import Any
 import numpy as np
 
 from engine import catalog
-from engine.grid import DEFAULT_DTYPE, Grid
+from engine.grid import DEFAULT_DTYPE, LABELS, Grid
 from engine.model import ModelConfig, resolve
-from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, input_
+from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
 
 
 def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, list]:
@@ -56,13 +56,10 @@ def point(grid: Grid, index: tuple[int, ...] | None = None) -> dict[str, Any]:
     box = tuple((i, i + 1) for i in index)
     out = grid.evaluate(box)
     row: dict[str, Any] = {}
-    for name, i in zip(INPUT_NAMES, index):
-        row[name] = grid.labels(name)[i]
-        if name == "model":
-            for attr in MODEL_ATTRIBUTES:
-                row[attr] = _scalar(grid.model_attribute(attr)[i]) if attr != "family" else grid.values["model"][
-                    i].family
-    row["seq_len"] = int(grid.effective_seq_len(box).reshape(-1)[0])
+    for name in INPUT_NAMES + MODEL_ATTRIBUTES:
+        value = _scalar(grid.frame_column(name, box))
+        row[name] = grid.categories(name)[value] if name in LABELS else value
+    row = {name: row[name] for name in frame_columns() if name in row}
     for spec in OUTPUTS:
         row[spec.name] = _scalar(out[spec.name])
     return row

@@ -31,6 +31,7 @@ DEFAULT_DTYPE = "bfloat16"
 CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
 #: Every labelled column of the long-form frame: categorical inputs and the model's family.
 LABELS = CATEGORICAL + ("family",)
+INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
 
 
 def column_kind(name: str) -> str:
@@ -40,7 +41,6 @@ def column_kind(name: str) -> str:
     if name == "sequence_parallel":
         return "bool"
     return "int" if name in INTEGER or name in MODEL_ATTRIBUTES else "float"
-INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
 
 
 def _model_fields(m: ModelConfig) -> dict[str, float]:
@@ -218,10 +218,9 @@ class Grid:
         return self.family_labels() if name == "family" else [str(v) for v in self.labels(name)]
 
     def model_attribute(self, name: str) -> np.ndarray:
-        """One attribute per model (``registry.MODEL_ATTRIBUTES``): strings for family, int32 otherwise."""
+        """One numeric attribute per model (``registry.MODEL_ATTRIBUTES`` but family) [int32]."""
         field = {"n_kv_head": "kv_heads", "head_dim": "head_size"}.get(name, name)
-        values = [getattr(m, field) for m in self.values["model"]]
-        return np.asarray(values, dtype=object if name == "family" else np.int32)
+        return np.asarray([getattr(m, field) for m in self.values["model"]], dtype=np.int32)
 
     def family_labels(self) -> list[str]:
         return sorted({m.family for m in self.values["model"]})
