@@ -100,6 +100,7 @@ def _catalog(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from engine import catalog, fmt
+    from engine.api import json_safe
 
     if args.which == "models":
         rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
@@ -108,7 +109,7 @@ def _catalog(args: argparse.Namespace) -> int:
                  "source": m.source} for m in catalog.models().values()]
     elif args.which == "gpus":
         rows = [{"id": g.id, "vendor": g.vendor, "name": g.name, "memory_bytes": g.memory_bytes,
-                 "memory_usable_bytes": None if math.isnan(g.memory_usable_bytes) else g.memory_usable_bytes,
+                 "memory_usable_bytes": g.memory_usable_bytes,
                  **{f"{k}_flops_per_s": v for k, v in g.peak_flops_per_s.items()},
                  "tdp_w": g.tdp_w, "price_usd": g.price_usd, "cloud_usd_per_hour": g.cloud_usd_per_hour,
                  "source": g.source} for g in catalog.gpus().values()]
@@ -116,7 +117,7 @@ def _catalog(args: argparse.Namespace) -> int:
         rows = [{k: v for k, v in vars(r).items()} for r in catalog.precisions().values()]
     else:
         rows = [{k: v for k, v in vars(o).items()} for o in catalog.optimizers().values()]
-    rows = [{k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in r.items()} for r in rows]
+    rows = [json_safe(r) for r in rows]
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
