@@ -8,8 +8,8 @@ import tomllib
 
 import pytest
 
-from engine import catalog
-from engine.catalog import CatalogError
+from tsize import catalog
+from tsize.catalog import CatalogError
 
 
 def test_at_least_twenty_gpus_with_sources_and_dates():

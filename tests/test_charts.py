@@ -9,9 +9,9 @@ import subprocess
 
 import pytest
 
-from engine import charts, fleet, store
-from engine import spec as spec_mod
-from engine.cli import main
+from tsize import charts, fleet, store
+from tsize import spec as spec_mod
+from tsize.cli.main import main
 from tests.test_fleet import FLEET
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

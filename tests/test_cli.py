@@ -8,8 +8,8 @@ import sys
 
 import pytest
 
-from engine.cli import main
-from engine.registry import frame_columns
+from tsize.cli.main import main
+from tsize.registry import frame_columns
 
 
 def run(capsys, *argv):
@@ -82,6 +82,6 @@ def test_catalog_listing(capsys):
 
 
 def test_console_script_installed():
-    result = subprocess.run([sys.executable, "-m", "engine.cli", "size", "gpt2-tiny", "--json"], capture_output=True,
+    result = subprocess.run([sys.executable, "-m", "tsize.cli.main", "size", "gpt2-tiny", "--json"], capture_output=True,
                             text=True, check=True)
     assert json.loads(result.stdout)["params_total"] == 14_478_592

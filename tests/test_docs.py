@@ -7,10 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from engine import docs, store
-from engine import spec as spec_mod
-from engine.cli import build_parser
-from engine.registry import INPUT_NAMES, OUTPUT_NAMES
+from tsize.cli import docs
+
+from tsize import store
+from tsize import spec as spec_mod
+from tsize.cli.main import build_parser
+from tsize.registry import INPUT_NAMES, OUTPUT_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
@@ -75,7 +77,7 @@ def test_readme_queries_answer(db, sql):
 def test_largest_batch_query_agrees_with_size(db):
     frame = store.query(SQL_EXAMPLES[0], path=db)
     row = frame.filter((frame["model"] == "gpt2-xl") & (frame["gpu"] == "nvidia_a100_40gb_sxm")).row(0, named=True)
-    from engine.api import size
+    from tsize.api import size
 
     assert size("gpt2-xl", batch_size=row["largest_batch"], gpu="nvidia_a100_40gb_sxm", n_gpus=8)["fits"]
     assert row["largest_batch"] == 32 or not size("gpt2-xl", batch_size=row["largest_batch"] * 2,

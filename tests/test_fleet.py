@@ -7,8 +7,8 @@ import math
 import polars as pl
 import pytest
 
-from engine import fleet, store
-from engine import spec as spec_mod
+from tsize import fleet, store
+from tsize import spec as spec_mod
 
 FLEET = {"name": "f", "models": ["llama-3-8b", "llama-2-70b"],
          "grid": {"tokens": [1e12, 4e12], "seq_len": 4096, "batch_size": [1, 2], "grad_accum": 8,

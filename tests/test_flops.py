@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import pytest
 
-from engine import catalog, flops, measure
-from engine.api import size
+from tsize import catalog
+
+from tsize.formulas import flops
+
+from tsize.validation import measure
+from tsize.api import size
 
 
 def test_small_models_equal_flop_counter(small_model):

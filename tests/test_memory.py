@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from engine import catalog, measure, memory
-from engine.api import size
-from engine.model import from_mapping
+from tsize import catalog
+
+from tsize.validation import measure
+
+from tsize.formulas import memory
+from tsize.api import size
+from tsize.model import from_mapping
 from tests.conftest import SMALL_MODELS
 
 MIB = 2**20

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from engine import measure
-from engine.api import size
-from engine.model import from_hf_config, from_mapping, resolve
+from tsize.validation import measure
+from tsize.api import size
+from tsize.model import from_hf_config, from_mapping, resolve
 
 DATA = Path(__file__).parent / "data"
 HF_CONFIGS = sorted(DATA.glob("*.config.json"))

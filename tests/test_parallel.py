@@ -6,9 +6,9 @@ import itertools
 
 import pytest
 
-from engine import parallel
-from engine.api import size
-from engine.model import from_mapping
+from tsize.formulas import parallel
+from tsize.api import size
+from tsize.model import from_mapping
 
 GB = 1e9
 

@@ -5,9 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from engine import catalog, measure, params
-from engine.api import size
-from engine.registry import tier_outputs
+from tsize import catalog
+
+from tsize.validation import measure
+
+from tsize.formulas import params
+from tsize.api import size
+from tsize.registry import tier_outputs
 
 COMPONENTS = ("params_token_embedding", "params_position_embedding", "params_attention", "params_mlp",
               "params_router", "params_norm", "params_lm_head")

@@ -13,9 +13,9 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine import spec as spec_mod
-from engine import store, sweep
-from engine.cli import main
+from tsize import spec as spec_mod
+from tsize import store, frames as sweep
+from tsize.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent
 SMALL = {"name": "small", "models": ["gpt2", "llama-3-8b"],
@@ -80,7 +80,7 @@ def _prepare(tmp_path) -> tuple[Path, pl.DataFrame]:
 @pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT])
 def test_interrupted_sweep_leaves_earlier_results(tmp_path, sig):
     db, before = _prepare(tmp_path)
-    proc = subprocess.Popen([sys.executable, "-m", "engine.cli", "sweep", str(_victim_spec(tmp_path)), "--db",
+    proc = subprocess.Popen([sys.executable, "-m", "tsize.cli.main", "sweep", str(_victim_spec(tmp_path)), "--db",
                              str(db), "--quiet"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # wait until it is writing the big points tier

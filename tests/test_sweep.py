@@ -9,11 +9,11 @@ import numpy as np
 import polars as pl
 import pytest
 
-from engine import spec as spec_mod
-from engine import sweep
-from engine.api import size
-from engine.grid import Grid
-from engine.registry import INPUT_NAMES, OUTPUTS, TIERS, frame_columns
+from tsize import spec as spec_mod
+from tsize import frames as sweep
+from tsize.api import size
+from tsize.grid import Grid
+from tsize.registry import INPUT_NAMES, OUTPUTS, TIERS, frame_columns
 
 ROOT = Path(__file__).resolve().parent.parent
 

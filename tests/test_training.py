@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from engine import catalog, training
-from engine.api import size
+from tsize import catalog
+
+from tsize.formulas import training
+from tsize.api import size
 
 
 def test_seed_mfu_example_is_gpt2_on_a100():

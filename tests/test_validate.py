@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from engine import measure, validate
-from engine.cli import main
+from tsize.validation import measure, validate
+from tsize.cli.main import main
 
 DATA = Path(__file__).parent / "data"
 

@@ -4,7 +4,7 @@ A :class:`Grid` holds the values of every input axis (a single value is an
 axis of length 1). Categorical axes are resolved once into attribute
 vectors (a model into its shape fields, a GPU into memory and peaks, ...),
 so evaluating any box of the grid is a handful of slices and reshapes
-followed by one call of :func:`engine.evaluate.evaluate` on arrays that
+followed by one call of :func:`tsize.evaluate.evaluate` on arrays that
 broadcast. No Python code runs per grid point.
 """
 
@@ -17,10 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import catalog
-from engine.evaluate import evaluate
-from engine.model import MLP_ACTIVATIONS, ModelConfig
-from engine.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
+from tsize import catalog
+from tsize.evaluate import evaluate
+from tsize.model import MLP_ACTIVATIONS, ModelConfig
+from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
 

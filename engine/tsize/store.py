@@ -11,7 +11,7 @@ a tier's sub-grid, computed from the grid, so no join key is ever looked up.
 * ``models``, ``gpus``, ``steps``, ``runs``, ``points``: the tiers.
 * ``results``: the view users query;
 * ``fleet_options``: per sweep, model, tokens, GPU type and count, the cheapest layout that fits, with
-  a ``pareto`` flag (``engine.fleet``).
+  a ``pareto`` flag (``tsize.fleet``).
 
 Writes. A sweep's rows are inserted under a new ``sweep_id`` that only
 becomes visible when one short transaction replaces the ``sweeps`` row of
@@ -39,10 +39,10 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine import __version__, catalog
-from engine.grid import LABELS, Box, Grid, column_kind
-from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
-from engine.spec import Spec
+from tsize import __version__, catalog
+from tsize.grid import LABELS, Box, Grid, column_kind
+from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
+from tsize.spec import Spec
 
 DEFAULT_DB = Path("outputs") / "tsize.duckdb"
 CHUNK_POINTS = 1 << 18
@@ -100,7 +100,7 @@ def _schema_sql() -> list[str]:
     statements.append("CREATE OR REPLACE VIEW results AS\nSELECT sweeps.name AS sweep, points.sweep_id,\n  "
                       + select + "\nFROM points\nJOIN sweeps ON sweeps.sweep_id = points.sweep_id\n"
                       + "\n".join(joins))
-    from engine.fleet import options_sql
+    from tsize.fleet import options_sql
 
     statements.append("CREATE OR REPLACE VIEW fleet_options AS" + options_sql("results", by=("sweep", "model", "tokens")))
     return statements
@@ -202,7 +202,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     interrupted write are removed first. (Writing in one big transaction
     would also be atomic, but DuckDB keeps uncommitted rows in memory.)
     """
-    from engine.sweep import Progress
+    from tsize.frames import Progress
 
     grid = spec.grid()
     for tier in TIERS:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine import store
+from tsize import store
 
 TARGET = ("model", "tokens")
 

@@ -32,10 +32,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine import catalog
-from engine.grid import Grid
-from engine.model import ModelConfig, from_mapping, resolve
-from engine.registry import INPUT_NAMES, input_
+from tsize import catalog
+from tsize.grid import Grid
+from tsize.model import ModelConfig, from_mapping, resolve
+from tsize.registry import INPUT_NAMES, input_
 
 TOP_KEYS = ("name", "description", "models", "family", "grid")
 FAMILY_KEYS = ("prefix", "base", "head_dim", "mlp_ratio")

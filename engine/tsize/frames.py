@@ -21,9 +21,9 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from engine.grid import LABELS, Box, Grid, column_kind
-from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
-from engine.spec import Spec, load
+from tsize.grid import LABELS, Box, Grid, column_kind
+from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
+from tsize.spec import Spec, load
 
 CHUNK_POINTS = 1 << 18
 

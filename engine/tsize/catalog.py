@@ -18,8 +18,8 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from engine import model as model_mod
-from engine.model import ModelConfig
+from tsize import model as model_mod
+from tsize.model import ModelConfig
 
 GIB = 2**30
 MIB = 2**20
@@ -37,7 +37,7 @@ def catalog_dir() -> Path:
     if env:
         return Path(env)
     here = Path(__file__).resolve().parent
-    for candidate in (here.parent / "catalogs", here / "catalogs"):
+    for candidate in (here.parent.parent / "catalogs", here / "catalogs"):
         if candidate.is_dir():
             return candidate
     raise FileNotFoundError(f"no catalogs/ folder beside {here}; set TSIZE_CATALOGS")

@@ -1,7 +1,7 @@
 """``tsize validate``: measure the real PyTorch model and show the error of every estimate.
 
 For one model (or the whole catalog) this builds the reference PyTorch
-model (``engine.measure``) and compares:
+model (``tsize.validation.measure``) and compares:
 
 * the parameter count (meta device, any size);
 * forward and backward FLOPs of one micro-batch (``FlopCounterMode``);
@@ -20,9 +20,9 @@ import dataclasses
 import math
 from typing import Any
 
-from engine import catalog
-from engine.api import size
-from engine.model import ModelConfig, resolve
+from tsize import catalog
+from tsize.api import size
+from tsize.model import ModelConfig, resolve
 
 #: Pure-dtype recipes matching ``model.to(dtype)``, as measured.
 RECIPES = {"float32": "fp32", "bfloat16": "bf16"}
@@ -63,7 +63,7 @@ def _slice(m: ModelConfig) -> tuple[ModelConfig, str]:
 def run(model: str | ModelConfig, *, batch_size: int = 1, seq_len: int | None = None,
         checkpoint: bool | None = None) -> list[Check]:
     """Every check for one model."""
-    from engine import measure
+    from tsize.validation import measure
 
     measure.require()
     m = resolve(model)

@@ -7,6 +7,6 @@ The formulas live in small modules of pure numpy functions (``params``,
 
 __version__ = "0.1.0"
 
-from engine.api import size  # noqa: E402
+from tsize.api import size  # noqa: E402
 
 __all__ = ["size", "__version__"]

@@ -12,7 +12,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
-from engine import __version__
+from tsize import __version__
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -81,8 +81,8 @@ def _point_inputs(args: argparse.Namespace) -> dict:
 
 @command("size")
 def _size(args: argparse.Namespace) -> int:
-    from engine.api import json_safe, size
-    from engine.report import render
+    from tsize.api import json_safe, size
+    from tsize.cli.report import render
 
     inputs = _point_inputs(args)
     if args.json:
@@ -99,8 +99,10 @@ def _size(args: argparse.Namespace) -> int:
 def _catalog(args: argparse.Namespace) -> int:
     from rich.table import Table
 
-    from engine import catalog, fmt
-    from engine.api import json_safe
+    from tsize import catalog
+
+    from tsize.cli import fmt
+    from tsize.api import json_safe
 
     if args.which == "models":
         rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
@@ -147,7 +149,8 @@ def _catalog(args: argparse.Namespace) -> int:
 
 @command("sweep")
 def _sweep(args: argparse.Namespace) -> int:
-    from engine import fmt, spec, store
+    from tsize.cli import fmt
+    from tsize import spec, store
 
     loaded = spec.load(args.spec)
     result = store.write(loaded, path=args.db, chunk_points=args.chunk_points,
@@ -165,7 +168,9 @@ def _sweep(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from engine import fmt, store
+    from tsize.cli import fmt
+
+    from tsize import store
 
     if (args.sql is None) == (args.file is None):
         raise ValueError("give one SQL statement or --file FILE")
@@ -177,7 +182,8 @@ def _query(args: argparse.Namespace) -> int:
 
 @command("sweeps")
 def _sweeps(args: argparse.Namespace) -> int:
-    from engine import fmt, store
+    from tsize.cli import fmt
+    from tsize import store
 
     write_frame(store.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
     return 0
@@ -185,7 +191,7 @@ def _sweeps(args: argparse.Namespace) -> int:
 
 @command("chart")
 def _chart(args: argparse.Namespace) -> int:
-    from engine import charts, fleet
+    from tsize import charts, fleet
 
     source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
                   tokens=args.tokens)
@@ -208,10 +214,11 @@ def _chart(args: argparse.Namespace) -> int:
 
 @command("validate")
 def _validate(args: argparse.Namespace) -> int:
-    from engine import fmt, validate
+    from tsize.cli import fmt
+    from tsize.validation import validate
 
     try:
-        from engine import measure
+        from tsize.validation import measure
 
         measure.require()
     except RuntimeError as exc:
@@ -246,7 +253,7 @@ def _validate(args: argparse.Namespace) -> int:
 
 @command("docs")
 def _docs(args: argparse.Namespace) -> int:
-    from engine import docs
+    from tsize.cli import docs
 
     done = docs.update(with_accuracy=args.accuracy, with_bench=args.bench, points=args.points)
     print(f"README.md: regenerated {', '.join(done)}")
@@ -255,7 +262,8 @@ def _docs(args: argparse.Namespace) -> int:
 
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
-    from engine import bench, fmt
+    from tsize.validation import bench
+    from tsize.cli import fmt
 
     report = bench.run(args.spec, points=args.points, sample=args.sample)
     if args.json:

@@ -25,14 +25,14 @@ import tempfile
 import time
 from pathlib import Path
 
-DEFAULT_SPEC = Path(__file__).resolve().parent.parent / "sweeps" / "capacity.toml"
+DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
 LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
           "store": "end to end into a DuckDB file (tsize sweep)",
           "scalar": "plain Python loop over the same formulas, one point at a time"}
 
 
 def _spec(path: str, points: float | None):
-    from engine.spec import load
+    from tsize.spec import load
 
     spec = load(path)
     if points:
@@ -59,9 +59,9 @@ def _peak_rss_mib() -> float:
 def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
     import numpy as np
 
-    from engine import store, sweep
-    from engine.api import point as one_point  # noqa: F401  (imports shared by every phase)
-    from engine.grid import Grid
+    from tsize import store, frames as sweep
+    from tsize.api import point as one_point  # noqa: F401  (imports shared by every phase)
+    from tsize.grid import Grid
 
     spec = _spec(spec_path, points)
     grid = spec.grid()
@@ -97,7 +97,7 @@ def run(spec_path: str | None = None, *, points: float | None = None, sample: in
     report = {"spec": spec_path, "python": platform.python_version(), "cpus": os.cpu_count(),
               "machine": platform.machine(), "phases": {}}
     for name in phases:
-        out = subprocess.run([sys.executable, "-m", "engine.bench", "--phase", name, "--spec", spec_path,
+        out = subprocess.run([sys.executable, "-m", "tsize.validation.bench", "--phase", name, "--spec", spec_path,
                               "--points", str(points or 0), "--sample", str(sample)],
                              capture_output=True, text=True)
         if out.returncode != 0:

@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from engine import catalog
-from engine.grid import DEFAULT_DTYPE, LABELS, Grid
-from engine.model import ModelConfig, resolve
-from engine.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
+from tsize import catalog
+from tsize.grid import DEFAULT_DTYPE, LABELS, Grid
+from tsize.model import ModelConfig, resolve
+from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
 
 
 def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, list]:

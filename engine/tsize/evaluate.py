@@ -18,8 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from engine import activations, flops, memory, parallel, params, training
-from engine.registry import OUTPUT_NAMES
+from tsize.formulas import activations, flops, memory, parallel, params, training
+from tsize.registry import OUTPUT_NAMES
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
 #: ~30 B + name ~30 B + padding to 64-byte alignment ~32 B, central-directory

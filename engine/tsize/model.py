@@ -310,7 +310,7 @@ def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | No
             raise ValueError(f"model file {text!r} not found")
         return from_toml(text)
     if catalog is None:
-        from engine.catalog import models
+        from tsize.catalog import models
 
         catalog = models()
     if text in catalog:

@@ -236,7 +236,7 @@ OUTPUTS: tuple[Output, ...] = (
            "Weights + buffers + copies + gradients + optimizer + activations, one device", _SEED),
     Output("memory_peak_bytes", "bytes", "steps", "float64",
            "Estimated peak allocated memory of an iteration, one device (torch.cuda.max_memory_allocated)",
-           "engine/memory.py peak; tests/test_memory.py (seed's measured peaks)"),
+           "tsize/formulas/memory.py peak; tests/test_memory.py (seed's measured peaks)"),
     Output("checkpoint_bytes", "bytes", "steps", "float64", "nanoGPT-style torch.save of model and optimizer",
            "tests/test_memory.py (real torch.save)"),
     # --- per training run -------------------------------------------------

@@ -13,9 +13,10 @@ import math
 import re
 from pathlib import Path
 
-from engine.registry import INPUTS, OUTPUTS, TIERS
+from tsize.registry import INPUTS, OUTPUTS, TIERS
 
-README = Path(__file__).resolve().parent.parent / "README.md"
+ROOT = Path(__file__).resolve().parents[3]
+README = ROOT / "README.md"
 
 
 def outputs_table() -> str:
@@ -27,7 +28,7 @@ def outputs_table() -> str:
 
 def inputs_table() -> str:
     lines = ["| input | default | unit | stored in | description |", "|---|---|---|---|---|"]
-    from engine.registry import home_tier
+    from tsize.registry import home_tier
 
     for i in INPUTS:
         default = "-" if i.default is None else ("NaN" if isinstance(i.default, float) and math.isnan(i.default)
@@ -46,7 +47,7 @@ def tiers_table() -> str:
 
 def commands() -> str:
     """Every command with its arguments and options, from the argument parser."""
-    from engine.cli import build_parser
+    from tsize.cli.main import build_parser
 
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
@@ -66,13 +67,13 @@ def commands() -> str:
 
 
 def accuracy() -> str:
-    from engine import validate
+    from tsize.validation import validate
 
     return validate.summary_markdown(validate.run_all())
 
 
 def bench(points: float | None = None) -> str:
-    from engine import bench as bench_mod
+    from tsize.validation import bench as bench_mod
 
     rows = ["| grid | phase | points/s | peak RSS |", "|---|---|---:|---:|"]
     for label, pts in (("capacity.toml", None), ("capacity.toml x 10 (tokens axis)", points)):
@@ -89,9 +90,9 @@ def bench(points: float | None = None) -> str:
 
 def seed_table() -> str:
     """The seed notebook's measurements next to tsize's estimates for the models they belong to."""
-    from engine import catalog
-    from engine.api import size
-    from engine.model import from_mapping
+    from tsize import catalog
+    from tsize.api import size
+    from tsize.model import from_mapping
 
     m = catalog.measurements()
     peak = m["seed-gpt2-peak-memory"]

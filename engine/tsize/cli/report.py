@@ -13,10 +13,12 @@ import numpy as np
 from rich.console import Console  # noqa: F401  (type of the console argument)
 from rich.table import Table
 
-from engine import catalog, fmt
-from engine.api import axes_for, point
-from engine.grid import Grid
-from engine.registry import INPUT_NAMES
+from tsize import catalog
+
+from tsize.cli import fmt
+from tsize.api import axes_for, point
+from tsize.grid import Grid
+from tsize.registry import INPUT_NAMES
 
 _PARAM_ROWS = (
     ("token embedding", "params_token_embedding"),

@@ -17,7 +17,7 @@ tensors;
 * checkpoint bytes: a real ``torch.save`` of model and AdamW state after one
   optimizer step (small models only).
 
-Models are built from a :class:`~engine.model.ModelConfig`: a nanoGPT-style
+Models are built from a :class:`~tsize.model.ModelConfig`: a nanoGPT-style
 GPT (written here, after Karpathy's ``model.py``) for the gpt2 family with
 PyTorch's GELU, Hugging Face ``transformers`` classes otherwise.
 
@@ -31,7 +31,7 @@ import io
 import math
 from typing import Any
 
-from engine.model import ModelConfig
+from tsize.model import ModelConfig
 
 try:
     import torch
