@@ -15,6 +15,7 @@ from tsize import catalog
 from tsize.grid import DEFAULT_DTYPE, LABELS, Grid
 from tsize.model import ModelConfig, resolve
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
+from tsize.errors import TsizeError
 
 
 def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, list]:
@@ -31,7 +32,7 @@ def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: An
     elif dtype is not None:
         for recipe in axes["precision"]:
             if catalog.lookup("precision", recipe).dtype != dtype:
-                raise ValueError(f"precision {recipe!r} computes in {catalog.lookup('precision', recipe).dtype}, "
+                raise TsizeError(f"precision {recipe!r} computes in {catalog.lookup('precision', recipe).dtype}, "
                                  f"not --dtype {dtype}; drop one of the two")
     for name in ("precision", "optimizer", "gpu"):
         for value in axes.get(name, []):
@@ -73,7 +74,7 @@ def size(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -
     """
     grid = Grid(axes_for(model, dtype=dtype, **inputs))
     if grid.size != 1:
-        raise ValueError(f"size() takes one value per input; got a grid of {grid.size} points (use sweep)")
+        raise TsizeError(f"size() takes one value per input; got a grid of {grid.size} points (use sweep)")
     return point(grid)
 
 

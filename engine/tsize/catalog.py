@@ -20,6 +20,7 @@ from typing import Any
 
 from tsize import model as model_mod
 from tsize.model import ModelConfig
+from tsize.errors import TsizeError
 
 GIB = 2**30
 MIB = 2**20
@@ -40,7 +41,7 @@ def catalog_dir() -> Path:
     for candidate in (here.parent.parent / "catalogs", here / "catalogs"):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"no catalogs/ folder beside {here}; set TSIZE_CATALOGS")
+    raise TsizeError(f"no catalogs/ folder beside {here}; set TSIZE_CATALOGS")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +93,7 @@ class Optimizer:
     source: str
 
 
-class CatalogError(ValueError):
+class CatalogError(TsizeError):
     """A catalog file is malformed; the message names file, entry and field."""
 
 
@@ -265,7 +266,7 @@ def precision_for_dtype(dtype: str) -> str:
     for recipe in precisions().values():
         if recipe.default_for == dtype:
             return recipe.id
-    raise ValueError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    raise TsizeError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
 
 
 def versions() -> dict[str, str]:
@@ -289,5 +290,5 @@ def lookup(kind: str, key: str) -> Any:
     """One catalog entry by id; a ValueError naming the valid ids otherwise."""
     table = {"model": models, "gpu": gpus, "precision": precisions, "optimizer": optimizers}[kind]()
     if key not in table:
-        raise ValueError(f"unknown {kind} {key!r}; valid: {', '.join(table)}")
+        raise TsizeError(f"unknown {kind} {key!r}; valid: {', '.join(table)}")
     return table[key]

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import altair as alt
 import polars as pl
+from tsize.errors import TsizeError
 
 FORMATS = ("html", "png", "svg")
 DAYS = "datum.train_time_s / 86400"
@@ -34,7 +35,7 @@ def pareto(options: pl.DataFrame, *, title: str = "Cloud cost vs time to train")
     """Per target: cost (x) vs days (y) of the options that fit, coloured by GPU type, with the Pareto
     front as a line; beside it, which GPU types and counts fit at all."""
     if options.is_empty():
-        raise ValueError("no points to chart: the sweep or query selected no rows")
+        raise TsizeError("no points to chart: the sweep or query selected no rows")
     gpus = sorted(options["gpu"].unique().to_list())
     colors = alt.Scale(domain=gpus)
     rows = []
@@ -83,7 +84,7 @@ def pareto(options: pl.DataFrame, *, title: str = "Cloud cost vs time to train")
 def fleet(fleets: pl.DataFrame, *, deadline_days: float, title: str | None = None) -> alt.VConcatChart:
     """Per GPU type: the smallest fleet that meets the deadline - GPUs, purchase and cloud cost, days."""
     if fleets.is_empty():
-        raise ValueError("no points to chart: the sweep or query selected no rows")
+        raise TsizeError("no points to chart: the sweep or query selected no rows")
     rows = []
     for (model, tokens), group in fleets.group_by(["model", "tokens"], maintain_order=True):
         order = group.sort("purchase_usd", nulls_last=True)["gpu"].to_list()
@@ -122,7 +123,7 @@ def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     path = Path(path)
     kind = path.suffix.lstrip(".").lower()
     if kind not in FORMATS:
-        raise ValueError(f"unknown chart format {path.suffix!r} for {path}; valid: .html, .png, .svg")
+        raise TsizeError(f"unknown chart format {path.suffix!r} for {path}; valid: .html, .png, .svg")
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "html":
         chart.save(str(path), format="html", inline=True, embed_options={"renderer": "svg", "actions": False})

@@ -18,6 +18,7 @@ from pathlib import Path
 import polars as pl
 
 from tsize import store
+from tsize.errors import TsizeError
 
 TARGET = ("model", "tokens")
 
@@ -36,7 +37,7 @@ def source_sql(*, sweep: str | None = None, sql: str | None = None, models: list
                tokens: list[float] | None = None) -> str:
     """The relation charts read: one sweep of ``results``, or a user's query; optionally some targets."""
     if (sweep is None) == (sql is None):
-        raise ValueError("give a sweep name (--sweep) or a query (--sql)")
+        raise TsizeError("give a sweep name (--sweep) or a query (--sql)")
     base = f"({sql.strip().rstrip(';')})" if sql is not None else f"(SELECT * FROM results WHERE sweep = {_literal(sweep)})"
     where = []
     if models:
@@ -109,5 +110,5 @@ def options(*, path: str | Path | None = None, **source) -> pl.DataFrame:
 def fleets(*, deadline_days: float, path: str | Path | None = None, **source) -> pl.DataFrame:
     """Smallest fleet per target and GPU type that meets the deadline."""
     if not deadline_days > 0:
-        raise ValueError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
+        raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
     return store.query(fleet_sql(source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)

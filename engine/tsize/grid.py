@@ -21,6 +21,7 @@ from tsize import catalog
 from tsize.evaluate import evaluate
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
 from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
+from tsize.errors import TsizeError
 
 Box = tuple[tuple[int, int], ...]
 
@@ -66,12 +67,12 @@ class Grid:
     def __init__(self, axes: dict[str, Sequence[Any]]):
         unknown = set(axes) - set(INPUT_NAMES)
         if unknown:
-            raise ValueError(f"unknown input {sorted(unknown)[0]!r}; valid: {', '.join(INPUT_NAMES)}")
+            raise TsizeError(f"unknown input {sorted(unknown)[0]!r}; valid: {', '.join(INPUT_NAMES)}")
         self.values: dict[str, list] = {}
         for spec in INPUTS:
             values = list(axes.get(spec.name, [spec.default]))
             if not values:
-                raise ValueError(f"input {spec.name!r} has no values")
+                raise TsizeError(f"input {spec.name!r} has no values")
             self.values[spec.name] = values
         if self.values["precision"] == [None]:
             self.values["precision"] = [catalog.precision_for_dtype(DEFAULT_DTYPE)]

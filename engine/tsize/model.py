@@ -23,6 +23,7 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any
+from tsize.errors import TsizeError
 
 #: Saved hidden-size tensors per token for one MLP (dense) or one expert, in
 #: units of ``d_ff`` elements at the compute dtype. See ``activations.py``.
@@ -126,37 +127,37 @@ class ModelConfig:
         """
         where = where or f"model {self.name!r}"
         if self.family not in FAMILIES:
-            raise ValueError(f"{where}: unknown family {self.family!r}; valid: {', '.join(FAMILIES)}")
+            raise TsizeError(f"{where}: unknown family {self.family!r}; valid: {', '.join(FAMILIES)}")
         for field in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+                raise TsizeError(f"{where}: {field} must be a positive integer, got {value!r}")
         for f in dataclasses.fields(self):
             if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
-                raise ValueError(f"{where}: {f.name} must be true or false, got {getattr(self, f.name)!r}")
+                raise TsizeError(f"{where}: {f.name} must be true or false, got {getattr(self, f.name)!r}")
         for field in ("n_kv_head", "head_dim"):
             value = getattr(self, field)
             if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                raise ValueError(f"{where}: {field} must be a positive integer, got {value!r}")
+                raise TsizeError(f"{where}: {field} must be a positive integer, got {value!r}")
         if self.mlp_activation not in MLP_ACTIVATIONS:
-            raise ValueError(
+            raise TsizeError(
                 f"{where}: unknown mlp_activation {self.mlp_activation!r}; valid: {', '.join(MLP_ACTIVATIONS)}"
             )
         if self.implementation not in IMPLEMENTATIONS:
-            raise ValueError(f"{where}: unknown implementation {self.implementation!r}; "
+            raise TsizeError(f"{where}: unknown implementation {self.implementation!r}; "
                              f"valid: {', '.join(IMPLEMENTATIONS)}")
         if self.implementation == "nanogpt" and (self.family != "gpt2" or self.mlp_activation != "gelu"):
-            raise ValueError(f"{where}: implementation 'nanogpt' needs family 'gpt2' and mlp_activation 'gelu'")
+            raise TsizeError(f"{where}: implementation 'nanogpt' needs family 'gpt2' and mlp_activation 'gelu'")
         if self.top_k > self.n_experts:
-            raise ValueError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
+            raise TsizeError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
         if strict_heads:
             if self.head_dim == 0 and self.d_model % self.n_head:
-                raise ValueError(
+                raise TsizeError(
                     f"{where}: n_head={self.n_head} does not divide d_model={self.d_model}; "
                     f"valid n_head: {', '.join(str(h) for h in _divisors(self.d_model))}"
                 )
             if self.n_head % self.kv_heads:
-                raise ValueError(
+                raise TsizeError(
                     f"{where}: n_kv_head={self.kv_heads} does not divide n_head={self.n_head}; "
                     f"valid n_kv_head: {', '.join(str(h) for h in _divisors(self.n_head))}"
                 )
@@ -175,24 +176,24 @@ def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: b
     """Build a ModelConfig from a catalog/TOML mapping, applying family defaults."""
     unknown = set(entry) - _FIELDS - _CATALOG_ONLY
     if unknown:
-        raise ValueError(
+        raise TsizeError(
             f"{where}: unknown field {sorted(unknown)[0]!r}; valid: {', '.join(sorted(_FIELDS - {'source'}))}"
         )
     for required in ("name", "family"):
         if required not in entry:
-            raise ValueError(f"{where}: missing required field {required!r}")
+            raise TsizeError(f"{where}: missing required field {required!r}")
     family = entry["family"]
     if family not in FAMILIES:
-        raise ValueError(f"{where}: unknown family {family!r}; valid: {', '.join(FAMILIES)}")
+        raise TsizeError(f"{where}: unknown family {family!r}; valid: {', '.join(FAMILIES)}")
     values = dict(_FAMILY_DEFAULTS[family])
     values.update({k: v for k, v in entry.items() if k in _FIELDS})
     missing = [f for f in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx") if f not in values]
     if missing:
-        raise ValueError(f"{where}: missing required field {missing[0]!r}")
+        raise TsizeError(f"{where}: missing required field {missing[0]!r}")
     try:
         return ModelConfig(**values).validated(strict_heads=strict_heads, where=where)
     except TypeError as exc:  # a field of the wrong kind
-        raise ValueError(f"{where}: {exc}") from None
+        raise TsizeError(f"{where}: {exc}") from None
 
 
 def from_toml(path: str | Path) -> ModelConfig:
@@ -201,10 +202,10 @@ def from_toml(path: str | Path) -> ModelConfig:
     try:
         data = tomllib.loads(path.read_text())
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: malformed TOML: {exc}") from None
+        raise TsizeError(f"{path}: malformed TOML: {exc}") from None
     entry = data.get("model")
     if not isinstance(entry, dict):
-        raise ValueError(f"{path}: expected one [model] table with the catalog's fields")
+        raise TsizeError(f"{path}: expected one [model] table with the catalog's fields")
     entry = dict(entry)
     entry.setdefault("name", path.stem)
     return from_mapping(entry, where=str(path))
@@ -225,7 +226,7 @@ def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str
     """
     model_type = config.get("model_type")
     if model_type not in HF_MODEL_TYPES:
-        raise ValueError(
+        raise TsizeError(
             f"{where}: unsupported model_type {model_type!r}; valid: {', '.join(HF_MODEL_TYPES)}"
         )
 
@@ -274,11 +275,11 @@ def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str
             if model_type == "mixtral":
                 entry.update(n_experts=get("num_local_experts", 8), top_k=get("num_experts_per_tok", 2))
             if get("hidden_act", "silu") != "silu":
-                raise ValueError(f"{where}: unsupported hidden_act {get('hidden_act')!r}; valid: silu")
+                raise TsizeError(f"{where}: unsupported hidden_act {get('hidden_act')!r}; valid: silu")
     except (TypeError, ValueError) as exc:
         if str(exc).startswith(where):
             raise
-        raise ValueError(f"{where}: malformed config: {exc}") from None
+        raise TsizeError(f"{where}: malformed config: {exc}") from None
     entry["name"] = name
     entry["source"] = where
     return from_mapping(entry, where=where)
@@ -289,9 +290,9 @@ def from_hf_file(path: str | Path) -> ModelConfig:
     try:
         config = json.loads(path.read_text())
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: malformed JSON: {exc}") from None
+        raise TsizeError(f"{path}: malformed JSON: {exc}") from None
     if not isinstance(config, dict):
-        raise ValueError(f"{path}: expected a JSON object")
+        raise TsizeError(f"{path}: expected a JSON object")
     name = config.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
     return from_hf_config(config, name=str(name), where=str(path))
 
@@ -303,11 +304,11 @@ def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | No
     text = str(spec)
     if text.endswith(".json"):
         if not Path(text).is_file():
-            raise ValueError(f"model file {text!r} not found")
+            raise TsizeError(f"model file {text!r} not found")
         return from_hf_file(text)
     if text.endswith(".toml"):
         if not Path(text).is_file():
-            raise ValueError(f"model file {text!r} not found")
+            raise TsizeError(f"model file {text!r} not found")
         return from_toml(text)
     if catalog is None:
         from tsize.catalog import models
@@ -315,6 +316,6 @@ def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | No
         catalog = models()
     if text in catalog:
         return catalog[text]
-    raise ValueError(
+    raise TsizeError(
         f"unknown model {text!r}; valid: {', '.join(catalog)} (or a .toml model file or a Hugging Face config.json)"
     )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from tsize.errors import TsizeError
 
 
 @dataclasses.dataclass(frozen=True)
@@ -47,17 +48,17 @@ class Input:
             return value
         if self.choices:
             if value not in self.choices or isinstance(value, bool) != isinstance(self.choices[0], bool):
-                raise ValueError(f"{self.name} {value!r} is not valid; valid: {', '.join(map(str, self.choices))}")
+                raise TsizeError(f"{self.name} {value!r} is not valid; valid: {', '.join(map(str, self.choices))}")
             return value
         if self.kind == "bool":
             if not isinstance(value, bool):
-                raise ValueError(f"{self.name} must be true or false, got {value!r}")
+                raise TsizeError(f"{self.name} must be true or false, got {value!r}")
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ValueError(f"{self.name} must be a number, got {value!r}")
+            raise TsizeError(f"{self.name} must be a number, got {value!r}")
         if self.kind == "int":
             if float(value) != int(value):
-                raise ValueError(f"{self.name} must be an integer, got {value!r}")
+                raise TsizeError(f"{self.name} must be an integer, got {value!r}")
             value = int(value)
         else:
             value = float(value)
@@ -76,7 +77,7 @@ class Input:
               and (self.above is None or value > self.above)
               and (self.maximum is None or value <= self.maximum))
         if not ok:
-            raise ValueError(f"{self.name} {value!r} is out of range; valid: {' and '.join(bounds)}")
+            raise TsizeError(f"{self.name} {value!r} is out of range; valid: {' and '.join(bounds)}")
         return value
 
 
@@ -288,14 +289,14 @@ def output(name: str) -> Output:
     try:
         return _BY_OUTPUT[name]
     except KeyError:
-        raise KeyError(f"unknown output {name!r}; valid: {', '.join(OUTPUT_NAMES)}") from None
+        raise TsizeError(f"unknown output {name!r}; valid: {', '.join(OUTPUT_NAMES)}") from None
 
 
 def input_(name: str) -> Input:
     try:
         return _BY_INPUT[name]
     except KeyError:
-        raise KeyError(f"unknown input {name!r}; valid: {', '.join(INPUT_NAMES)}") from None
+        raise TsizeError(f"unknown input {name!r}; valid: {', '.join(INPUT_NAMES)}") from None
 
 
 def frame_columns() -> tuple[str, ...]:

@@ -36,6 +36,7 @@ from tsize import catalog
 from tsize.grid import Grid
 from tsize.model import ModelConfig, from_mapping, resolve
 from tsize.registry import INPUT_NAMES, input_
+from tsize.errors import TsizeError
 
 TOP_KEYS = ("name", "description", "models", "family", "grid")
 FAMILY_KEYS = ("prefix", "base", "head_dim", "mlp_ratio")
@@ -63,12 +64,12 @@ def load(source: str | Path | dict[str, Any]) -> Spec:
         return parse(source, where="spec", base=Path.cwd(), text=json.dumps(source, default=str, indent=1))
     path = Path(source)
     if not path.is_file():
-        raise ValueError(f"sweep spec {str(path)!r} not found")
+        raise TsizeError(f"sweep spec {str(path)!r} not found")
     text = path.read_text()
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:
-        raise ValueError(f"{path}: malformed TOML: {exc}") from None
+        raise TsizeError(f"{path}: malformed TOML: {exc}") from None
     return parse(data, where=str(path), base=path.parent, text=text)
 
 
@@ -79,31 +80,31 @@ def _list(value: Any) -> list:
 def parse(data: dict[str, Any], *, where: str, base: Path, text: str) -> Spec:
     unknown = set(data) - set(TOP_KEYS)
     if unknown:
-        raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(TOP_KEYS)}")
+        raise TsizeError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(TOP_KEYS)}")
     name = data.get("name")
     if not isinstance(name, str) or not name.strip():
-        raise ValueError(f"{where}: key 'name' must be a non-empty string")
+        raise TsizeError(f"{where}: key 'name' must be a non-empty string")
     models = _models(data, where=where, base=base)
     grid = data.get("grid", {})
     if not isinstance(grid, dict):
-        raise ValueError(f"{where}: [grid] must be a table")
+        raise TsizeError(f"{where}: [grid] must be a table")
     axes: dict[str, list] = {"model": models}
     valid = [n for n in INPUT_NAMES if n != "model"] + ["dtype"]
     for key, value in grid.items():
         if key not in valid:
-            raise ValueError(f"{where}: unknown key 'grid.{key}'; valid: {', '.join(valid)}")
+            raise TsizeError(f"{where}: unknown key 'grid.{key}'; valid: {', '.join(valid)}")
         values = _list(value)
         if not values:
-            raise ValueError(f"{where}: grid.{key} is empty; give at least one value")
+            raise TsizeError(f"{where}: grid.{key} is empty; give at least one value")
         if key in ("gpu",) and values == ["all"]:
             values = list(catalog.gpus())
         if key == "dtype":
             if "precision" in grid:
-                raise ValueError(f"{where}: give grid.dtype or grid.precision, not both")
+                raise TsizeError(f"{where}: give grid.dtype or grid.precision, not both")
             try:
                 axes["precision"] = [catalog.precision_for_dtype(v) for v in values]
             except ValueError as exc:
-                raise ValueError(f"{where}: grid.dtype: {exc}") from None
+                raise TsizeError(f"{where}: grid.dtype: {exc}") from None
             continue
         spec = input_(key)
         try:
@@ -112,9 +113,9 @@ def parse(data: dict[str, Any], *, where: str, base: Path, text: str) -> Spec:
                     catalog.lookup(key, v)
             axes[key] = [spec.check(v) for v in values]
         except ValueError as exc:
-            raise ValueError(f"{where}: grid.{key}: {exc}") from None
+            raise TsizeError(f"{where}: grid.{key}: {exc}") from None
         if len(set(map(repr, values))) != len(values):
-            raise ValueError(f"{where}: grid.{key} repeats a value")
+            raise TsizeError(f"{where}: grid.{key} repeats a value")
     return Spec(name=name, description=str(data.get("description", "")), text=text, path=where, axes=axes)
 
 
@@ -122,45 +123,45 @@ def _models(data: dict[str, Any], *, where: str, base: Path) -> list[ModelConfig
     models: list[ModelConfig] = []
     for item in _list(data.get("models", [])):
         if not isinstance(item, str):
-            raise ValueError(f"{where}: models: expected catalog names or file paths, got {item!r}")
+            raise TsizeError(f"{where}: models: expected catalog names or file paths, got {item!r}")
         if item.endswith((".json", ".toml")):
             item = str(base / item)
         try:
             models.append(resolve(item))
         except ValueError as exc:
-            raise ValueError(f"{where}: models: {exc}") from None
+            raise TsizeError(f"{where}: models: {exc}") from None
     families = data.get("family", [])
     if not isinstance(families, list):
-        raise ValueError(f"{where}: family must be an array of tables: [[family]]")
+        raise TsizeError(f"{where}: family must be an array of tables: [[family]]")
     for index, family in enumerate(families):
         models.extend(_family(family, where=f"{where}: family #{index + 1}"))
     if not models:
-        raise ValueError(f"{where}: no models; give 'models' (catalog names or files) or a [[family]]")
+        raise TsizeError(f"{where}: no models; give 'models' (catalog names or files) or a [[family]]")
     names = [m.name for m in models]
     duplicate = next((n for n in names if names.count(n) > 1), None)
     if duplicate:
-        raise ValueError(f"{where}: model {duplicate!r} appears twice")
+        raise TsizeError(f"{where}: model {duplicate!r} appears twice")
     return models
 
 
 def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
     if not isinstance(family, dict):
-        raise ValueError(f"{where}: expected a table")
+        raise TsizeError(f"{where}: expected a table")
     valid = FAMILY_KEYS + _MODEL_FIELDS
     unknown = set(family) - set(valid)
     if unknown:
-        raise ValueError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(valid)}")
+        raise TsizeError(f"{where}: unknown key {sorted(unknown)[0]!r}; valid: {', '.join(valid)}")
     fields: dict[str, Any] = {}
     if "base" in family:
         try:
             base = resolve(family["base"])
         except ValueError as exc:
-            raise ValueError(f"{where}: base: {exc}") from None
+            raise TsizeError(f"{where}: base: {exc}") from None
         fields = {k: v for k, v in dataclasses.asdict(base).items() if k in _MODEL_FIELDS}
     varying = {k: _list(v) for k, v in family.items() if k in _MODEL_FIELDS or k in ("head_dim", "mlp_ratio")}
     for key, values in varying.items():
         if not values:
-            raise ValueError(f"{where}: {key} is empty")
+            raise TsizeError(f"{where}: {key} is empty")
     prefix = str(family.get("prefix", "family"))
     names = [k for k, v in varying.items() if len(v) > 1]
     out = []
@@ -171,7 +172,7 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
         if "head_dim" in chosen and "n_head" not in varying:
             hd = chosen["head_dim"]
             if not isinstance(hd, int) or hd <= 0:
-                raise ValueError(f"{where}: head_dim must be a positive integer, got {hd!r}")
+                raise TsizeError(f"{where}: head_dim must be a positive integer, got {hd!r}")
             entry["n_head"] = max(1, round(entry["d_model"] / hd))
             entry["head_dim"] = 0
         if "mlp_ratio" in chosen:
@@ -184,5 +185,5 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
         try:
             out.append(from_mapping(entry, where=f"{where} ({entry['name']})", strict_heads=False))
         except ValueError as exc:
-            raise ValueError(str(exc)) from None
+            raise TsizeError(str(exc)) from None
     return out

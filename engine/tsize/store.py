@@ -43,6 +43,7 @@ from tsize import __version__, catalog
 from tsize.grid import LABELS, Box, Grid, column_kind
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from tsize.spec import Spec
+from tsize.errors import TsizeError
 
 DEFAULT_DB = Path("outputs") / "tsize.duckdb"
 CHUNK_POINTS = 1 << 18
@@ -113,7 +114,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     """A DuckDB connection; waits while another process holds the file, then fails with one clear line."""
     path = db_path(path)
     if read_only and not path.exists():
-        raise FileNotFoundError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
+        raise TsizeError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
     if not read_only:
         path.parent.mkdir(parents=True, exist_ok=True)
     deadline = time.monotonic() + wait_s
@@ -123,15 +124,15 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
             break
         except duckdb.IOException as exc:
             if not _LOCK.search(str(exc)):
-                raise ValueError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+                raise TsizeError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
             if time.monotonic() > deadline:
                 holder = re.search(r"PID (\d+)", str(exc))
                 who = f" (process {holder.group(1)})" if holder else ""
-                raise ValueError(f"{path} is being written by another tsize process{who}; "
+                raise TsizeError(f"{path} is being written by another tsize process{who}; "
                                  f"waited {wait_s:g} s - try again when it finishes") from None
             time.sleep(0.2)
         except duckdb.Error as exc:
-            raise ValueError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+            raise TsizeError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
     con.execute("SET preserve_insertion_order = false")
     con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
     return con
@@ -151,7 +152,7 @@ def ensure_schema(con, path: Path | str = "the database") -> None:
              if "tsize_schema" in tables else [])
     if (found and found[0][0] != schema_fingerprint()) or (not found and tables):
         writer = f"tsize {found[0][1]}" if found else "another program or an earlier tsize"
-        raise ValueError(f"{path} holds results in another layout (written by {writer}); "
+        raise TsizeError(f"{path} holds results in another layout (written by {writer}); "
                          f"write to a new --db file, or move this one away")
     con.execute("CREATE TABLE IF NOT EXISTS tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
     for statement in _schema_sql():
@@ -207,7 +208,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     grid = spec.grid()
     for tier in TIERS:
         if grid.tier_size(tier) >= 2**31:
-            raise ValueError(f"{spec.path}: the {tier} tier has {grid.tier_size(tier):,} rows; the store keys "
+            raise TsizeError(f"{spec.path}: the {tier} tier has {grid.tier_size(tier):,} rows; the store keys "
                              f"tiers with 32-bit integers (at most {2**31 - 1:,})")
     started = time.perf_counter()
     con = connect(path, wait_s=wait_s)
@@ -293,7 +294,7 @@ def query(sql: str, *, path: str | Path | None = None, wait_s: float = 30.0):
         relation = con.sql(sql)
         return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
     except duckdb.Error as exc:
-        raise ValueError(f"query failed: {str(exc).splitlines()[0]}") from None
+        raise TsizeError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:
         con.close()
 

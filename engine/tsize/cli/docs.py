@@ -14,6 +14,7 @@ import re
 from pathlib import Path
 
 from tsize.registry import INPUTS, OUTPUTS, TIERS
+from tsize.errors import TsizeError
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
@@ -122,14 +123,14 @@ def _pattern(name: str) -> re.Pattern:
 
 def replace(text: str, name: str, body: str) -> str:
     if not _pattern(name).search(text):
-        raise ValueError(f"README has no '<!-- BEGIN {name} -->' ... '<!-- END {name} -->' section")
+        raise TsizeError(f"README has no '<!-- BEGIN {name} -->' ... '<!-- END {name} -->' section")
     return _pattern(name).sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text)
 
 
 def section(text: str, name: str) -> str:
     match = _pattern(name).search(text)
     if not match:
-        raise ValueError(f"README has no '{name}' section")
+        raise TsizeError(f"README has no '{name}' section")
     return match.group(2).rstrip("\n")
 
 

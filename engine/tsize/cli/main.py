@@ -1,7 +1,8 @@
 """The ``tsize`` command line: a thin layer over the library.
 
-Library errors (``ValueError``, ``KeyError``, ``FileNotFoundError``) become
-one line on stderr and exit status 2.
+A user's mistake (:class:`tsize.errors.TsizeError`) or a path the file system
+refuses becomes one line on stderr and exit status 2; anything else is a bug
+and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from collections.abc import Callable, Sequence
 
 from tsize import __version__
+from tsize.errors import TsizeError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
 
@@ -87,7 +89,7 @@ def _size(args: argparse.Namespace) -> int:
     inputs = _point_inputs(args)
     if args.json:
         if len(args.batch_size) != 1:
-            raise ValueError(f"--json takes one --batch-size, got {len(args.batch_size)}")
+            raise TsizeError(f"--json takes one --batch-size, got {len(args.batch_size)}")
         row = size(args.model, dtype=args.dtype, batch_size=args.batch_size[0], **inputs)
         print(json.dumps(json_safe(row), indent=2))
     else:
@@ -173,7 +175,7 @@ def _query(args: argparse.Namespace) -> int:
     from tsize import store
 
     if (args.sql is None) == (args.file is None):
-        raise ValueError("give one SQL statement or --file FILE")
+        raise TsizeError("give one SQL statement or --file FILE")
     sql = Path(args.file).read_text() if args.file else args.sql
     frame = store.query(sql, path=args.db, wait_s=args.wait)
     write_frame(frame, args.format, args.output, title=None, console=fmt.console())
@@ -201,7 +203,7 @@ def _chart(args: argparse.Namespace) -> int:
         data = fleet.fleets(deadline_days=args.deadline_days, path=args.db, **source)
     if data.is_empty():
         what = f"sweep {args.sweep!r}" if args.sql is None else "the query"
-        raise ValueError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
+        raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
                          f"the fleet study: tsize sweep sweeps/fleet.toml)")
     if args.kind == "pareto":
         chart = charts.pareto(data)
@@ -222,9 +224,9 @@ def _validate(args: argparse.Namespace) -> int:
 
         measure.require()
     except RuntimeError as exc:
-        raise ValueError(str(exc)) from None
+        raise TsizeError(str(exc)) from None
     if args.all == (args.model is not None):
-        raise ValueError("give one MODEL or --all")
+        raise TsizeError("give one MODEL or --all")
     options = dict(batch_size=args.batch_size, seq_len=args.seq_len)
     checks = validate.run_all(**options) if args.all else validate.run(args.model, **options)
     failed = [c for c in checks if not abs(c.error) <= args.tolerance]
@@ -285,7 +287,7 @@ def _bench(args: argparse.Namespace) -> int:
 def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, console, max_rows: int = 200):
     """Print or save a Polars frame as a table, CSV, JSON or Parquet."""
     if fmt_name == "parquet" and not output:
-        raise ValueError("--format parquet needs --output FILE")
+        raise TsizeError("--format parquet needs --output FILE")
     if output:
         from pathlib import Path
 
@@ -402,9 +404,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("tsize: interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, PermissionError, IsADirectoryError) as exc:
-        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
-        print(f"tsize: error: {message}", file=sys.stderr)
+    except TsizeError as exc:
+        print(f"tsize: error: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:  # the file system refused a path the user gave (permission, missing, a directory)
+        print(f"tsize: error: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), file=sys.stderr)
         return 2
 
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from tsize.errors import TsizeError
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
 LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
@@ -88,7 +89,7 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
             Grid.evaluate(grid, tuple((int(i), int(i) + 1) for i in index))
         seconds = time.perf_counter() - started
         return {"points": len(indices), "seconds": seconds}
-    raise ValueError(f"unknown phase {name!r}; valid: evaluate, store, scalar")
+    raise TsizeError(f"unknown phase {name!r}; valid: evaluate, store, scalar")
 
 
 def run(spec_path: str | None = None, *, points: float | None = None, sample: int = 2000,

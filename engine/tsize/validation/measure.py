@@ -32,6 +32,7 @@ import math
 from typing import Any
 
 from tsize.model import ModelConfig
+from tsize.errors import TsizeError
 
 try:
     import torch
@@ -169,7 +170,7 @@ def _hf_config(m: ModelConfig, attention: str, dropout: float, experts: str | No
     )
     if m.family == "llama":
         if m.qkv_bias != m.out_bias:
-            raise ValueError(f"model {m.name!r}: Llama has one attention_bias for q/k/v and o; cannot build "
+            raise TsizeError(f"model {m.name!r}: Llama has one attention_bias for q/k/v and o; cannot build "
                              f"qkv_bias={m.qkv_bias}, out_bias={m.out_bias}")
         return transformers.LlamaConfig(attention_bias=m.qkv_bias, mlp_bias=m.mlp_bias, **common)
     if m.family == "mistral":
@@ -180,7 +181,7 @@ def _hf_config(m: ModelConfig, attention: str, dropout: float, experts: str | No
         extra = {"experts_implementation": experts} if experts else {}
         return transformers.MixtralConfig(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k,
                                           sliding_window=None, router_aux_loss_coef=0.0, **extra, **common)
-    raise ValueError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
+    raise TsizeError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
 
 
 _HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
@@ -215,7 +216,7 @@ def build(m: ModelConfig, *, attention: str = "flash", dropout: float = 0.0, dty
             import transformers
 
             if m.family not in _HF_CLASSES:
-                raise ValueError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
+                raise TsizeError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
             with _quiet_transformers():
                 inner = getattr(transformers, _HF_CLASSES[m.family])(_hf_config(m, attention, dropout, experts))
             model = _Wrapped(inner)
