@@ -47,15 +47,26 @@ RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELD
 
 
 def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-    """Every output of ``registry.OUTPUTS`` from resolved, broadcastable inputs."""
+    """Every output of ``registry.OUTPUTS`` from resolved, broadcastable inputs.
+
+    One private stage per registry tier, in dependency order; each stage
+    reads the inputs and the intermediates (``s``) of the stages before it
+    and writes its tier's outputs into ``out``.
+    """
     missing = [k for k in RESOLVED_INPUTS if k not in x]
     if missing:
-        raise KeyError(f"missing resolved input {missing[0]!r}")
+        raise KeyError(f"missing resolved input {missing[0]!r}")  # a bug in grid.resolve, not a user error
     out: dict[str, np.ndarray] = {}
+    s: dict[str, np.ndarray] = {}
+    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points):
+        stage(x, s, out)
+    return {name: out[name] for name in OUTPUT_NAMES}
+
+
+def _models(x, s, out) -> None:
+    """Parameter counts (tier ``models``)."""
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
-
-    # ---- parameters (models) --------------------------------------------
     p_tok = params.token_embedding(vocab_size=V, d_model=d)
     p_pos = params.position_embedding(n_ctx=x["n_ctx"], d_model=d, learned_positions=x["learned_positions"])
     p_norm = params.norm(d_model=d, norm_bias=x["norm_bias"])
@@ -73,6 +84,8 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
                                learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
+    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer, p_total=p_total,
+             p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp)
     out.update(
         params_token_embedding=p_tok, params_position_embedding=p_pos, params_attention=L * p_attn,
         params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=(2 * L + 1) * p_norm,
@@ -80,12 +93,17 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         params_active=p_active, param_tensors=n_tensors, heads_divide=np.asarray(x["heads_divide"], dtype=bool),
     )
 
-    # ---- accelerator facts (gpus) ----------------------------------------
-    mem = np.asarray(x["gpu_memory_bytes"], dtype=np.float64)
-    out.update(gpu_memory_bytes=mem, gpu_tdp_w=x["gpu_tdp_w"], gpu_price_usd=x["gpu_price_usd"],
-               gpu_cloud_usd_per_hour=x["gpu_cloud_usd_per_hour"])
 
-    # ---- FLOPs of one micro-batch (steps) --------------------------------
+def _gpus(x, s, out) -> None:
+    """Accelerator facts (tier ``gpus``)."""
+    out.update(gpu_memory_bytes=np.asarray(x["gpu_memory_bytes"], dtype=np.float64), gpu_tdp_w=x["gpu_tdp_w"],
+               gpu_price_usd=x["gpu_price_usd"], gpu_cloud_usd_per_hour=x["gpu_cloud_usd_per_hour"])
+
+
+def _steps(x, s, out) -> None:
+    """FLOPs and memory of one micro-batch on one device (tier ``steps``)."""
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
     B = x["batch_size"]
     T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], x["n_ctx"])
     tokens_mb = np.asarray(B, dtype=np.float64) * T
@@ -103,7 +121,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router,
         attention_scores=flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True),
         attention_values=flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)))
-    n_compute = p_active - p_lookup
+    n_compute = s["p_active"] - s["p_lookup"]
     out.update(
         seq_len_ok=(T <= np.asarray(x["n_ctx"])) | (np.asarray(x["learned_positions"]) == 0),
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
@@ -117,12 +135,12 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
                                         n_layer=L, recompute=x["recompute"]),
     )
 
-    # ---- memory on one device (steps) -------------------------------------
+    p_total = s["p_total"]
     state_bits = np.where(np.isnan(x["optimizer_state_bits"]), x["state_bits"], x["optimizer_state_bits"])
     w = memory.weights(params=p_total, param_bits=x["param_bits"])
     g = memory.gradients(params=p_total, grad_bits=x["grad_bits"])
     o = memory.optimizer(params=p_total, master_bits=x["master_bits"], n_states=x["n_states"], state_bits=state_bits)
-    c = memory.weight_copies(params_matmul=p_matmul, copy_bits=x["copy_bits"])
+    c = memory.weight_copies(params_matmul=s["p_matmul"], copy_bits=x["copy_bits"])
     g1 = memory.first_gradient(vocab_size=V, d_model=d, grad_bits=x["grad_bits"])
 
     mask_present = np.asarray(x["mask_buffer"]) * (1 - np.asarray(x["flash"]))
@@ -152,34 +170,39 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
                             recompute=x["recompute"])
-    grad_accum = x["grad_accum"]
+    s.update(T=T, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
+             a_shard=a_shard, r_bytes=r_bytes)
     out.update(
         weights_bytes=w, buffers_bytes=buf, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
         activation_layer_bytes=tokens_mb * a_layer, activation_bytes=act,
         memory_total_bytes=memory.total(weights=w, buffers=buf, weight_copies=c, gradients=g, optimizer=o,
                                         activations=act),
         memory_peak_bytes=memory.peak(weights=w, buffers=buf, weight_copies=c, gradients=g, optimizer=o,
-                                      activations=act, first_gradient=g1, grad_accum=grad_accum),
+                                      activations=act, first_gradient=g1, grad_accum=x["grad_accum"]),
         checkpoint_bytes=memory.checkpoint(params=p_total, param_bits=x["param_bits"], master_bits=x["master_bits"],
                                            n_states=x["n_states"], state_bits=state_bits,
-                                           step_tensor=x["step_tensor"], tensors=n_tensors, buffers=buf,
+                                           step_tensor=x["step_tensor"], tensors=s["n_tensors"], buffers=buf,
                                            buffer_tensors=L * mask_present, record_bytes=CHECKPOINT_RECORD_BYTES,
                                            metadata_bytes=CHECKPOINT_METADATA_BYTES),
     )
 
-    # ---- training run (runs) ---------------------------------------------
+
+def _runs(x, s, out) -> None:
+    """Compute, time, cost and energy of a training run (tier ``runs``)."""
     peak_fs = np.asarray(x["peak_flops_per_s"], dtype=np.float64)
     n, D, mfu_assumed = x["n_gpus"], x["tokens"], x["assumed_mfu"]
+    p_active = s["p_active"]
     c_model = training.model_flops(params=p_active, tokens=D)
-    c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=L, n_head=H,
-                                   head_dim=hd, seq_len=T)
+    c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=x["n_layer"],
+                                   n_head=x["n_head"], head_dim=x["head_dim"], seq_len=s["T"])
     t_train = training.time_s(flops=c_hw, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
-    gpu_s = t_train * n
+    gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=n)
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
+    s.update(peak_fs=peak_fs)
     out.update(
         peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_time_s=t_train,
         gpu_time_s=gpu_s,
-        cost_usd=training.cloud_cost_usd(gpu_hours=gpu_s / training.SECONDS_PER_HOUR,
+        cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
                                          usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
         purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
         energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
@@ -187,48 +210,75 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         train_hfu=mfu_assumed * np.ones_like(c_hw),
     )
 
-    # ---- parallel layout, fit (points) -----------------------------------
-    tp, pp, zero, sp = x["tp"], x["pp"], x["zero_stage"], x["sequence_parallel"]
-    dp = parallel.data_parallel(n_gpus=n, tp=tp, pp=pp)
+
+def _placements(x, s, out) -> None:
+    """A step on one GPU type: measured MFU/HFU, states' share of memory (tier ``placements``)."""
+    measured = training.mfu(flops_per_iteration=out["flops_iteration"], grad_accum=x["grad_accum"],
+                            iter_time_s=x["iter_time_s"], peak_flops_per_s=s["peak_fs"])
+    out.update(
+        mfu=measured,
+        hfu=training.hfu(mfu=measured, model_flops=out["flops_iteration"],
+                         hardware_flops=out["flops_iteration"] + out["flops_recompute"]),
+        states_share=memory.share(part=s["w"] + s["o"], memory_bytes=out["gpu_memory_bytes"]),
+    )
+
+
+def _shards(x, s, out) -> None:
+    """Model states per GPU under a layout (tier ``shards``)."""
+    tp, pp, zero = x["tp"], x["pp"], x["zero_stage"]
+    dp = parallel.data_parallel(n_gpus=x["n_gpus"], tp=tp, pp=pp)
     p_gpu = parallel.params_per_gpu(
-        layer=p_layer, n_layer=L, tp=tp, pp=pp, token_embedding=p_tok, position_embedding=p_pos, norm=p_norm,
-        lm_head=p_head, tied_embeddings=x["tied_embeddings"],
-        layer_replicated_params=parallel.layer_replicated_params(norm=p_norm, d_model=d, out_bias=x["out_bias"],
-                                                                 mlp_bias=x["mlp_bias"], n_experts=E),
+        layer=s["p_layer"], n_layer=x["n_layer"], tp=tp, pp=pp, token_embedding=s["p_tok"],
+        position_embedding=s["p_pos"], norm=s["p_norm"], lm_head=s["p_head"], tied_embeddings=x["tied_embeddings"],
+        layer_replicated_params=parallel.layer_replicated_params(norm=s["p_norm"], d_model=x["d_model"],
+                                                                 out_bias=x["out_bias"], mlp_bias=x["mlp_bias"],
+                                                                 n_experts=x["n_experts"]),
     )
-    share_gpu = p_gpu / p_total
-    w_rank, g_rank, o_rank = w * share_gpu, g * share_gpu, o * share_gpu
-    c_rank = c * share_gpu * (np.asarray(zero) < 3)
-    w_gpu = parallel.zero_shard(value=w_rank, dp=dp, zero_stage=zero, stage=3)
-    g_gpu = parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2)
-    o_gpu = parallel.zero_shard(value=o_rank, dp=dp, zero_stage=zero, stage=1)
-    gather = parallel.zero3_gather(layer=p_layer, tp=tp, zero_stage=zero, param_bits=x["param_bits"])
+    share = parallel.gpu_share(params_per_gpu=p_gpu, params_total=s["p_total"])
+    w_rank, g_rank, o_rank = s["w"] * share, s["g"] * share, s["o"] * share
+    s.update(dp=dp, share=share, w_rank=w_rank, g_rank=g_rank, o_rank=o_rank,
+             c_rank=s["c"] * share * (np.asarray(zero) < 3),
+             w_gpu=parallel.zero_shard(value=w_rank, dp=dp, zero_stage=zero, stage=3),
+             g_gpu=parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2),
+             o_gpu=parallel.zero_shard(value=o_rank, dp=dp, zero_stage=zero, stage=1))
+    out.update(data_parallel=dp, weights_per_gpu_bytes=s["w_gpu"], gradients_per_gpu_bytes=s["g_gpu"],
+               optimizer_per_gpu_bytes=s["o_gpu"])
+
+
+def _points(x, s, out) -> None:
+    """Activations and peak per GPU, fit, largest micro-batch and fewest GPUs (tier ``points``)."""
+    tp, pp, zero, sp = x["tp"], x["pp"], x["zero_stage"], x["sequence_parallel"]
+    B, grad_accum = x["batch_size"], x["grad_accum"]
+    mem = out["gpu_memory_bytes"]
+    w_gpu, g_gpu, o_gpu, c_rank = s["w_gpu"], s["g_gpu"], s["o_gpu"], s["c_rank"]
+    gather = parallel.zero3_gather(layer=s["p_layer"], tp=tp, zero_stage=zero, param_bits=x["param_bits"])
     act_gpu = activations.total(
-        batch_size=B, seq_len=T, n_layer=L, attention_matrix=a_matrix, head=a_head, per_sequence=a_seq,
-        residual_bytes=r_bytes, d_model=d, recompute=x["recompute"], tp=tp, pp=pp, sequence_parallel=sp,
-        grad_accum=grad_accum,
-        layer=activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard, tp=tp, sequence_parallel=sp),
+        batch_size=B, seq_len=s["T"], n_layer=x["n_layer"], attention_matrix=s["a_matrix"], head=s["a_head"],
+        per_sequence=s["a_seq"], residual_bytes=s["r_bytes"], d_model=x["d_model"], recompute=x["recompute"],
+        tp=tp, pp=pp, sequence_parallel=sp, grad_accum=grad_accum,
+        layer=activations.layer_on_gpu(layer_replicated=s["a_rep"], layer_sharded=s["a_shard"], tp=tp,
+                                       sequence_parallel=sp),
     )
-    g1_gpu = g1 / np.asarray(tp, dtype=np.float64)
-    buf_gpu = buf * share_gpu
+    g1_gpu = s["g1"] / np.asarray(tp, dtype=np.float64)
+    buf_gpu = s["buf"] * s["share"]
     peak_gpu = memory.peak(weights=w_gpu, buffers=buf_gpu, weight_copies=c_rank, gradients=g_gpu, optimizer=o_gpu,
                            activations=act_gpu + gather, first_gradient=g1_gpu, grad_accum=grad_accum)
     slack, overhead = x["allocator_slack"], x["overhead_bytes"]
     required = memory.required(peak=peak_gpu, allocator_slack=slack, overhead_bytes=overhead)
     usable = memory.usable(memory_bytes=mem, allocator_slack=slack, overhead_bytes=overhead)
-    buildable = np.isfinite(peak_fs) & out["heads_divide"] & out["seq_len_ok"]
-    valid = buildable & np.isfinite(dp)
+    buildable = np.isfinite(s["peak_fs"]) & out["heads_divide"] & out["seq_len_ok"]
+    valid = buildable & np.isfinite(s["dp"])
 
     # largest micro-batch: activations are affine in B, the rest does not depend on it
-    per_sample = (act_gpu - a_seq) / np.asarray(B, dtype=np.float64)
     accumulating = np.asarray(grad_accum) > 1
-    fixed = w_gpu + buf_gpu + o_gpu + c_rank + gather + a_seq + np.where(accumulating, g_gpu, g1_gpu)
-    room_ok = accumulating | (w_gpu + buf_gpu + o_gpu + g_gpu <= usable)
-    with np.errstate(invalid="ignore"):
-        max_mb = np.where(valid & room_ok, np.maximum(np.floor((usable - fixed) / per_sample), 0.0), 0.0)
+    max_mb = parallel.max_micro_batch(
+        usable=usable, per_sample=(act_gpu - s["a_seq"]) / np.asarray(B, dtype=np.float64), valid=valid,
+        fixed=w_gpu + buf_gpu + o_gpu + c_rank + gather + s["a_seq"] + np.where(accumulating, g_gpu, g1_gpu),
+        room_ok=accumulating | (w_gpu + buf_gpu + o_gpu + g_gpu <= usable))
 
     # fewest GPUs: smallest dp whose ZeRO shards fit, at this tp, pp and micro-batch
-    s1, s2, s3 = (np.asarray(zero) >= s for s in (1, 2, 3))
+    w_rank, g_rank, o_rank = s["w_rank"], s["g_rank"], s["o_rank"]
+    s1, s2, s3 = (np.asarray(zero) >= k for k in (1, 2, 3))
     kept = w_rank * ~s3 + o_rank * ~s1 + buf_gpu
     sharded = w_rank * s3 + o_rank * s1
     live = c_rank + act_gpu + gather
@@ -237,19 +287,9 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         sharded=sharded + np.where(accumulating, g_rank * s2, 0.0), budget=usable)
     dp_step = parallel.min_data_parallel(fixed=kept + g_rank * ~s2, sharded=sharded + g_rank * s2, budget=usable)
     min_dp = np.maximum(dp_backward, np.where(accumulating, 1.0, dp_step))
-    min_gpus = np.where(buildable, np.asarray(tp) * np.asarray(pp) * min_dp, np.nan)
-
-    measured = training.mfu(flops_per_iteration=out["flops_iteration"], grad_accum=grad_accum,
-                            iter_time_s=x["iter_time_s"], peak_flops_per_s=peak_fs)
     out.update(
-        mfu=measured,
-        hfu=training.hfu(mfu=measured, model_flops=out["flops_iteration"],
-                         hardware_flops=out["flops_iteration"] + out["flops_recompute"]),
-        states_share=memory.share(part=w + o, memory_bytes=mem),
-        data_parallel=dp, weights_per_gpu_bytes=w_gpu, gradients_per_gpu_bytes=g_gpu, optimizer_per_gpu_bytes=o_gpu,
         activations_per_gpu_bytes=act_gpu, memory_per_gpu_bytes=peak_gpu, memory_required_bytes=required,
         memory_share=memory.share(part=required, memory_bytes=mem),
         fits=valid & memory.fits(required=required, memory_bytes=mem),
-        max_micro_batch=max_mb, min_gpus=min_gpus,
+        max_micro_batch=max_mb, min_gpus=parallel.min_gpus(tp=tp, pp=pp, min_dp=min_dp, buildable=buildable),
     )
-    return {name: out[name] for name in OUTPUT_NAMES}

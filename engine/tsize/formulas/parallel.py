@@ -80,3 +80,38 @@ def min_data_parallel(*, fixed, sharded, budget):
     with np.errstate(divide="ignore", invalid="ignore"):
         dp = np.maximum(np.ceil(_f(sharded) / room), 1.0)
     return np.where(room > 0, np.where(_f(sharded) > 0, dp, 1.0), np.inf)
+
+
+def gpu_share(*, params_per_gpu, params_total):
+    """Fraction of the model's states on the busiest GPU before ZeRO [1]: ``params_per_gpu / N``.
+
+    Weights, gradients and optimizer states scale with parameters, so each
+    per-GPU state is its one-device value times this share (Narayanan et al.
+    2021, sec. 3).
+    """
+    return _f(params_per_gpu) / params_total
+
+
+def max_micro_batch(*, usable, fixed, per_sample, room_ok, valid):
+    """Largest micro-batch that fits [sequences]: ``floor((usable - fixed) / per_sample)``, at least 0.
+
+    Activations are affine in the micro-batch ``B`` (``fixed`` holds
+    everything that does not depend on it: states, gathered ZeRO-3 weights,
+    per-sequence tensors), so the largest ``B`` with
+    ``fixed + B * per_sample <= usable`` is the floor above. 0 where the
+    layout is not ``valid`` or the states alone leave no room (``room_ok``
+    false).
+    """
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b = np.maximum(np.floor((_f(usable) - fixed) / per_sample), 0.0)
+    return np.where(np.asarray(valid) & np.asarray(room_ok), b, 0.0)
+
+
+def min_gpus(*, tp, pp, min_dp, buildable):
+    """Fewest GPUs of this type that fit [GPUs]: ``tp * pp * min_dp`` (NaN where the model cannot be built).
+
+    ``min_dp`` is the smallest data-parallel degree whose ZeRO shards fit
+    (:func:`min_data_parallel`, taken at the backward pass and at the
+    optimizer step); ``inf`` when no degree does.
+    """
+    return np.where(np.asarray(buildable), _f(tp) * _f(pp) * min_dp, np.nan)

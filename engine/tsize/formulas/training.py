@@ -47,9 +47,14 @@ def time_s(*, flops, peak_flops_per_s, mfu, n_gpus):
     return _f(flops) / (_f(n_gpus) * peak_flops_per_s * mfu)
 
 
-def gpu_hours(*, time_s, n_gpus):
-    """Accelerator-hours [h]."""
-    return _f(time_s) * n_gpus / SECONDS_PER_HOUR
+def gpu_time_s(*, time_s, n_gpus):
+    """Accelerator time [GPU*s]: ``time_s * n_gpus``."""
+    return _f(time_s) * n_gpus
+
+
+def gpu_hours(*, gpu_time_s):
+    """Accelerator time [GPU*h]: ``gpu_time_s / 3600``."""
+    return _f(gpu_time_s) / SECONDS_PER_HOUR
 
 
 def cloud_cost_usd(*, gpu_hours, usd_per_gpu_hour):
