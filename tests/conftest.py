@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from tsize.model import from_mapping
 
 SMALL = dict(n_layer=2, d_model=64, n_head=4, d_ff=256, vocab_size=100, n_ctx=32)

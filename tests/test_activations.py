@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from tsize import catalog
-
-from tsize.validation import measure
 from tsize.api import size
+from tsize.validation import measure
+
 from tests.conftest import SMALL_MODELS
 
 PURE = {"float32": "fp32", "bfloat16": "bf16"}  # model.to(dtype): the pure recipes

@@ -7,7 +7,6 @@ import shutil
 import tomllib
 
 import pytest
-
 from tsize import catalog
 from tsize.catalog import CatalogError
 

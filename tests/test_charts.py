@@ -8,10 +8,10 @@ import shutil
 import subprocess
 
 import pytest
-
-from tsize import charts, fleet, store
+from tsize import api, charts, store
 from tsize import spec as spec_mod
 from tsize.cli.main import main
+
 from tests.test_fleet import FLEET
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -35,7 +35,7 @@ def _data(spec: dict, path: list) -> list:
 
 
 def test_pareto_encodings_and_data(db):
-    opts = fleet.options(sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
+    opts = api.fleet_options(sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
     spec = charts.pareto(opts).to_dict()
     row = spec["vconcat"][0]["hconcat"]
     scatter = row[0]
@@ -57,7 +57,7 @@ def test_pareto_encodings_and_data(db):
 
 
 def test_fleet_chart_data(db):
-    fleets = fleet.fleets(deadline_days=20, sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
+    fleets = api.fleets(deadline_days=20, sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
     spec = charts.fleet(fleets, deadline_days=20).to_dict()
     panels = spec["vconcat"][0]["hconcat"]
     assert [p["encoding"]["x"]["field"] for p in panels[:4]] == ["n_gpus", "purchase_usd", "cost_usd", "days"]

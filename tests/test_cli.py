@@ -7,7 +7,6 @@ import subprocess
 import sys
 
 import pytest
-
 from tsize.cli.main import main
 from tsize.registry import frame_columns
 

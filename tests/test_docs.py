@@ -6,11 +6,9 @@ import re
 from pathlib import Path
 
 import pytest
-
-from tsize.cli import docs
-
-from tsize import store
 from tsize import spec as spec_mod
+from tsize import store
+from tsize.cli import docs
 from tsize.cli.main import build_parser
 from tsize.registry import INPUT_NAMES, OUTPUT_NAMES
 

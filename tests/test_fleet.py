@@ -6,8 +6,7 @@ import math
 
 import polars as pl
 import pytest
-
-from tsize import fleet, store
+from tsize import api, store
 from tsize import spec as spec_mod
 
 FLEET = {"name": "f", "models": ["llama-3-8b", "llama-2-70b"],
@@ -25,7 +24,7 @@ def db(tmp_path_factory):
 
 
 def test_options_are_the_cheapest_fitting_layout(db):
-    opts = fleet.options(sweep="f", path=db)
+    opts = api.fleet_options(sweep="f", path=db)
     rows = store.query("SELECT * FROM results WHERE sweep = 'f'", path=db)
     fit = rows.filter("fits")
     for opt in opts.filter("fits").iter_rows(named=True):
@@ -42,7 +41,7 @@ def test_options_are_the_cheapest_fitting_layout(db):
 
 
 def test_pareto_flag_matches_brute_force(db):
-    opts = fleet.options(sweep="f", path=db).filter(pl.col("fits") & pl.col("cost_usd").is_finite())
+    opts = api.fleet_options(sweep="f", path=db).filter(pl.col("fits") & pl.col("cost_usd").is_finite())
     for (model, tokens), group in opts.group_by(["model", "tokens"]):
         points = list(zip(group["cost_usd"].round(2), group["train_time_s"], group["pareto"]))
         for cost, time, flag in points:
@@ -53,8 +52,8 @@ def test_pareto_flag_matches_brute_force(db):
 
 def test_fleet_meets_the_deadline_with_the_fewest_gpus(db):
     deadline = 20.0
-    fleets = fleet.fleets(deadline_days=deadline, sweep="f", path=db)
-    opts = fleet.options(sweep="f", path=db).filter("fits")
+    fleets = api.fleets(deadline_days=deadline, sweep="f", path=db)
+    opts = api.fleet_options(sweep="f", path=db).filter("fits")
     for row in fleets.iter_rows(named=True):
         same = opts.filter((pl.col("model") == row["model"]) & (pl.col("tokens") == row["tokens"])
                            & (pl.col("gpu") == row["gpu"]))
@@ -69,11 +68,11 @@ def test_fleet_meets_the_deadline_with_the_fewest_gpus(db):
 
 
 def test_source_selection_and_errors(db):
-    only = fleet.options(path=db, sweep="f", models=["llama-3-8b"], tokens=[1e12])
+    only = api.fleet_options(path=db, sweep="f", models=["llama-3-8b"], tokens=[1e12])
     assert set(only["model"]) == {"llama-3-8b"} and set(only["tokens"]) == {1e12}
-    by_sql = fleet.options(path=db, sql="SELECT * FROM results WHERE sweep = 'f' AND gpu = 'amd_mi300x'")
+    by_sql = api.fleet_options(path=db, sql="SELECT * FROM results WHERE sweep = 'f' AND gpu = 'amd_mi300x'")
     assert set(by_sql["gpu"]) == {"amd_mi300x"}
     with pytest.raises(ValueError, match="give a sweep name"):
-        fleet.options(path=db)
+        api.fleet_options(path=db)
     with pytest.raises(ValueError, match=r"deadline_days -1 is out of range; valid: > 0"):
-        fleet.fleets(deadline_days=-1, sweep="f", path=db)
+        api.fleets(deadline_days=-1, sweep="f", path=db)

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import pytest
-
 from tsize import catalog
-
-from tsize.formulas import flops
-
-from tsize.validation import measure
 from tsize.api import size
+from tsize.formulas import flops
+from tsize.validation import measure
 
 
 def test_small_models_equal_flop_counter(small_model):

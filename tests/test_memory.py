@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import pytest
-
 from tsize import catalog
-
+from tsize.api import size
+from tsize.formulas import memory
+from tsize.model import from_mapping
 from tsize.validation import measure
 
-from tsize.formulas import memory
-from tsize.api import size
-from tsize.model import from_mapping
 from tests.conftest import SMALL_MODELS
 
 MIB = 2**20

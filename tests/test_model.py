@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tsize.validation import measure
 from tsize.api import size
-from tsize.model import from_hf_config, from_mapping, resolve
+from tsize.catalog import resolve
+from tsize.model import from_hf_config, from_mapping
+from tsize.validation import measure
 
 DATA = Path(__file__).parent / "data"
 HF_CONFIGS = sorted(DATA.glob("*.config.json"))

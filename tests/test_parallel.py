@@ -5,9 +5,8 @@ from __future__ import annotations
 import itertools
 
 import pytest
-
-from tsize.formulas import parallel
 from tsize.api import size
+from tsize.formulas import parallel
 from tsize.model import from_mapping
 
 GB = 1e9

@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from tsize import catalog
-
-from tsize.validation import measure
-
-from tsize.formulas import params
 from tsize.api import size
+from tsize.formulas import params
 from tsize.registry import tier_outputs
+from tsize.validation import measure
 
 COMPONENTS = ("params_token_embedding", "params_position_embedding", "params_attention", "params_mlp",
               "params_router", "params_norm", "params_lm_head")

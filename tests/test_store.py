@@ -12,9 +12,9 @@ from pathlib import Path
 
 import polars as pl
 import pytest
-
+from tsize import frames as sweep
 from tsize import spec as spec_mod
-from tsize import store, frames as sweep
+from tsize import store
 from tsize.cli.main import main
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -8,9 +8,8 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
-
-from tsize import spec as spec_mod
 from tsize import frames as sweep
+from tsize import spec as spec_mod
 from tsize.api import size
 from tsize.grid import Grid
 from tsize.registry import INPUT_NAMES, OUTPUTS, TIERS, frame_columns

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import pytest
-
 from tsize import catalog
-
-from tsize.formulas import training
 from tsize.api import size
+from tsize.formulas import training
 
 
 def test_seed_mfu_example_is_gpt2_on_a100():

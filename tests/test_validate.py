@@ -6,9 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-
-from tsize.validation import measure, validate
 from tsize.cli.main import main
+from tsize.validation import measure, validate
 
 DATA = Path(__file__).parent / "data"
 

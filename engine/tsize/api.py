@@ -7,15 +7,20 @@ exactly the code the sweeps run.
 from __future__ import annotations
 
 import math
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+if TYPE_CHECKING:
+    import polars as pl
+
 from tsize import catalog
-from tsize.grid import DEFAULT_DTYPE, LABELS, Grid
-from tsize.model import ModelConfig, resolve
-from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
+from tsize.catalog import resolve
 from tsize.errors import TsizeError
+from tsize.grid import DEFAULT_DTYPE, LABELS, Grid
+from tsize.model import ModelConfig
+from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns, input_
 
 
 def axes_for(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, list]:
@@ -81,3 +86,19 @@ def size(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -
 def json_safe(row: dict[str, Any]) -> dict[str, Any]:
     """NaN and infinity become null, the JSON way."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+def fleet_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Best option per target, GPU type and count (``source``: sweep or sql, models, tokens)."""
+    from tsize import fleet, store
+
+    return store.query(fleet.options_sql(fleet.source_sql(**source)), path=path)
+
+
+def fleets(*, deadline_days: float, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Smallest fleet per target and GPU type that meets the deadline."""
+    from tsize import fleet, store
+
+    if not (isinstance(deadline_days, (int, float)) and math.isfinite(deadline_days) and deadline_days > 0):
+        raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
+    return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)

@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from tsize import model as model_mod
-from tsize.model import ModelConfig
 from tsize.errors import TsizeError
+from tsize.model import ModelConfig
 
 GIB = 2**30
 MIB = 2**20
@@ -292,3 +292,25 @@ def lookup(kind: str, key: str) -> Any:
     if key not in table:
         raise TsizeError(f"unknown {kind} {key!r}; valid: {', '.join(table)}")
     return table[key]
+
+
+def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | None = None) -> ModelConfig:
+    """A model from a catalog name, a ``.toml`` file, or a Hugging Face ``.json`` config."""
+    if isinstance(spec, ModelConfig):
+        return spec
+    text = str(spec)
+    if text.endswith(".json"):
+        if not Path(text).is_file():
+            raise TsizeError(f"model file {text!r} not found")
+        return model_mod.from_hf_file(text)
+    if text.endswith(".toml"):
+        if not Path(text).is_file():
+            raise TsizeError(f"model file {text!r} not found")
+        return model_mod.from_toml(text)
+    if catalog is None:
+        catalog = models()
+    if text in catalog:
+        return catalog[text]
+    raise TsizeError(
+        f"unknown model {text!r}; valid: {', '.join(catalog)} (or a .toml model file or a Hugging Face config.json)"
+    )

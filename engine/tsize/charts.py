@@ -12,6 +12,7 @@ from pathlib import Path
 
 import altair as alt
 import polars as pl
+
 from tsize.errors import TsizeError
 
 FORMATS = ("html", "png", "svg")

@@ -13,11 +13,6 @@ least as cheap and at least as fast, and better in one of the two.
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import polars as pl
-
-from tsize import store
 from tsize.errors import TsizeError
 
 TARGET = ("model", "tokens")
@@ -100,15 +95,3 @@ FROM gpus g
 LEFT JOIN meets o USING (model, tokens, gpu)
 JOIN reason r USING (model, tokens, gpu)
 ORDER BY g.model, g.tokens, o.purchase_usd NULLS LAST, g.gpu"""
-
-
-def options(*, path: str | Path | None = None, **source) -> pl.DataFrame:
-    """Best option per target, GPU type and count (``source``: sweep or sql, models, tokens)."""
-    return store.query(options_sql(source_sql(**source)), path=path)
-
-
-def fleets(*, deadline_days: float, path: str | Path | None = None, **source) -> pl.DataFrame:
-    """Smallest fleet per target and GPU type that meets the deadline."""
-    if not deadline_days > 0:
-        raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
-    return store.query(fleet_sql(source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)

@@ -18,10 +18,10 @@ from typing import Any
 import numpy as np
 
 from tsize import catalog
+from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
 from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
-from tsize.errors import TsizeError
 
 Box = tuple[tuple[int, int], ...]
 

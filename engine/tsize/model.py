@@ -23,6 +23,7 @@ import json
 import tomllib
 from pathlib import Path
 from typing import Any
+
 from tsize.errors import TsizeError
 
 #: Saved hidden-size tensors per token for one MLP (dense) or one expert, in
@@ -295,27 +296,3 @@ def from_hf_file(path: str | Path) -> ModelConfig:
         raise TsizeError(f"{path}: expected a JSON object")
     name = config.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
     return from_hf_config(config, name=str(name), where=str(path))
-
-
-def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | None = None) -> ModelConfig:
-    """A model from a catalog name, a ``.toml`` file, or a Hugging Face ``.json`` config."""
-    if isinstance(spec, ModelConfig):
-        return spec
-    text = str(spec)
-    if text.endswith(".json"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
-        return from_hf_file(text)
-    if text.endswith(".toml"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
-        return from_toml(text)
-    if catalog is None:
-        from tsize.catalog import models
-
-        catalog = models()
-    if text in catalog:
-        return catalog[text]
-    raise TsizeError(
-        f"unknown model {text!r}; valid: {', '.join(catalog)} (or a .toml model file or a Hugging Face config.json)"
-    )

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+
 from tsize.errors import TsizeError
 
 

@@ -33,10 +33,11 @@ from pathlib import Path
 from typing import Any
 
 from tsize import catalog
-from tsize.grid import Grid
-from tsize.model import ModelConfig, from_mapping, resolve
-from tsize.registry import INPUT_NAMES, input_
+from tsize.catalog import resolve
 from tsize.errors import TsizeError
+from tsize.grid import Grid
+from tsize.model import ModelConfig, from_mapping
+from tsize.registry import INPUT_NAMES, input_
 
 TOP_KEYS = ("name", "description", "models", "family", "grid")
 FAMILY_KEYS = ("prefix", "base", "head_dim", "mlp_ratio")

@@ -40,10 +40,10 @@ import polars as pl
 import pyarrow as pa
 
 from tsize import __version__, catalog
+from tsize.errors import TsizeError
 from tsize.grid import LABELS, Box, Grid, column_kind
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from tsize.spec import Spec
-from tsize.errors import TsizeError
 
 DEFAULT_DB = Path("outputs") / "tsize.duckdb"
 CHUNK_POINTS = 1 << 18

@@ -13,8 +13,8 @@ import math
 import re
 from pathlib import Path
 
-from tsize.registry import INPUTS, OUTPUTS, TIERS
 from tsize.errors import TsizeError
+from tsize.registry import INPUTS, OUTPUTS, TIERS
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"

@@ -102,9 +102,8 @@ def _catalog(args: argparse.Namespace) -> int:
     from rich.table import Table
 
     from tsize import catalog
-
-    from tsize.cli import fmt
     from tsize.api import json_safe
+    from tsize.cli import fmt
 
     if args.which == "models":
         rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
@@ -151,8 +150,8 @@ def _catalog(args: argparse.Namespace) -> int:
 
 @command("sweep")
 def _sweep(args: argparse.Namespace) -> int:
-    from tsize.cli import fmt
     from tsize import spec, store
+    from tsize.cli import fmt
 
     loaded = spec.load(args.spec)
     result = store.write(loaded, path=args.db, chunk_points=args.chunk_points,
@@ -170,9 +169,8 @@ def _sweep(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tsize.cli import fmt
-
     from tsize import store
+    from tsize.cli import fmt
 
     if (args.sql is None) == (args.file is None):
         raise TsizeError("give one SQL statement or --file FILE")
@@ -184,8 +182,8 @@ def _query(args: argparse.Namespace) -> int:
 
 @command("sweeps")
 def _sweeps(args: argparse.Namespace) -> int:
-    from tsize.cli import fmt
     from tsize import store
+    from tsize.cli import fmt
 
     write_frame(store.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
     return 0
@@ -193,14 +191,14 @@ def _sweeps(args: argparse.Namespace) -> int:
 
 @command("chart")
 def _chart(args: argparse.Namespace) -> int:
-    from tsize import charts, fleet
+    from tsize import api, charts
 
     source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
                   tokens=args.tokens)
     if args.kind == "pareto":
-        data = fleet.options(path=args.db, **source)
+        data = api.fleet_options(path=args.db, **source)
     else:
-        data = fleet.fleets(deadline_days=args.deadline_days, path=args.db, **source)
+        data = api.fleets(deadline_days=args.deadline_days, path=args.db, **source)
     if data.is_empty():
         what = f"sweep {args.sweep!r}" if args.sql is None else "the query"
         raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
@@ -264,8 +262,8 @@ def _docs(args: argparse.Namespace) -> int:
 
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
-    from tsize.validation import bench
     from tsize.cli import fmt
+    from tsize.validation import bench
 
     report = bench.run(args.spec, points=args.points, sample=args.sample)
     if args.json:

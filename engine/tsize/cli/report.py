@@ -14,9 +14,8 @@ from rich.console import Console  # noqa: F401  (type of the console argument)
 from rich.table import Table
 
 from tsize import catalog
-
-from tsize.cli import fmt
 from tsize.api import axes_for, point
+from tsize.cli import fmt
 from tsize.grid import Grid
 from tsize.registry import INPUT_NAMES
 

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
 from tsize.errors import TsizeError
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
@@ -60,7 +61,8 @@ def _peak_rss_mib() -> float:
 def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
     import numpy as np
 
-    from tsize import store, frames as sweep
+    from tsize import frames as sweep
+    from tsize import store
     from tsize.api import point as one_point  # noqa: F401  (imports shared by every phase)
     from tsize.grid import Grid
 

@@ -31,8 +31,8 @@ import io
 import math
 from typing import Any
 
-from tsize.model import ModelConfig
 from tsize.errors import TsizeError
+from tsize.model import ModelConfig
 
 try:
     import torch

@@ -22,7 +22,8 @@ from typing import Any
 
 from tsize import catalog
 from tsize.api import size
-from tsize.model import ModelConfig, resolve
+from tsize.catalog import resolve
+from tsize.model import ModelConfig
 
 #: Pure-dtype recipes matching ``model.to(dtype)``, as measured.
 RECIPES = {"float32": "fp32", "bfloat16": "bf16"}
