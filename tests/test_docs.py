@@ -1,4 +1,4 @@
-"""The README against the code: generated sections current, example queries run, commands documented."""
+"""The docs against the code: generated sections current, example queries run, commands documented."""
 
 from __future__ import annotations
 
@@ -14,30 +14,49 @@ from tsize.registry import INPUT_NAMES, OUTPUT_NAMES
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text()
+REFERENCE = (ROOT / "docs" / "reference.md").read_text()
+SECTIONS = [(path, name, make) for path, made in docs.sections(build_parser()).items() for name, make in made.items()]
 
 
-@pytest.mark.parametrize("name", list(docs.SECTIONS))
-def test_generated_sections_are_current(name):
-    assert docs.section(README, name) == docs.SECTIONS[name]().rstrip("\n"), "run: tsize docs"
+@pytest.mark.parametrize("path,name,make", SECTIONS, ids=[f"{p.name}:{n}" for p, n, _ in SECTIONS])
+def test_generated_sections_are_current(path, name, make):
+    assert docs.section(path.read_text(), name) == make().rstrip("\n"), "run: tsize docs"
+
+
+def test_reference_tables_live_in_docs_not_readme():
+    for name in ("outputs", "inputs", "tiers", "commands"):
+        assert f"<!-- BEGIN {name} -->" in REFERENCE and f"<!-- BEGIN {name} -->" not in README
+    assert "docs/reference.md" in README
 
 
 def test_outputs_table_lists_the_registry_both_ways():
-    listed = re.findall(r"^\| `(\w+)` \|", docs.section(README, "outputs"), re.MULTILINE)
+    listed = re.findall(r"^\| `(\w+)` \|", docs.section(REFERENCE, "outputs"), re.MULTILINE)
     assert listed == list(OUTPUT_NAMES)
-    inputs = re.findall(r"^\| `(\w+)` \|", docs.section(README, "inputs"), re.MULTILINE)
+    inputs = re.findall(r"^\| `(\w+)` \|", docs.section(REFERENCE, "inputs"), re.MULTILINE)
     assert inputs == list(INPUT_NAMES)
 
 
 def test_every_command_and_option_is_documented():
     parser = build_parser()
     sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
-    reference = docs.section(README, "commands")
+    reference = docs.section(REFERENCE, "commands")
     for name, command in sub.choices.items():
         assert f"**`tsize {name}`**" in reference
         for action in command._actions:
             for flag in action.option_strings:
                 if flag not in ("-h", "--help"):
-                    assert f"`{flag}`" in reference, (name, flag)
+                    assert f"`{flag}`" in reference or f"{flag}," in reference or f", {flag}`" in reference, \
+                        (name, flag)
+
+
+def test_update_says_what_changed(tmp_path):
+    readme, reference = tmp_path / "README.md", tmp_path / "reference.md"
+    readme.write_text(README)
+    reference.write_text(REFERENCE.replace("| `params_total` |", "| `params_tota` |"))
+    assert docs.update(build_parser(), readme=readme, reference=reference) == {
+        str(readme): [], str(reference): ["outputs"]}
+    assert reference.read_text() == REFERENCE and readme.read_text() == README
+    assert docs.update(build_parser(), readme=readme, reference=reference) == {str(readme): [], str(reference): []}
 
 
 def test_quick_start_has_two_commands():

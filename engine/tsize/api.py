@@ -1,3 +1,252 @@
-"""The Python API (the single-point core now lives in ``tsize.point``; re-exported here)."""
+"""The one door: everything the command line calls, and the Python API.
 
-from tsize.point import axes_for, fleet_options, fleets, json_safe, point, size  # noqa: F401
+Each ``tsize`` command is one call of one function here, whose result the
+command renders: :func:`size` and :func:`report` (one configuration),
+:func:`sweep`, :func:`query`, :func:`sweeps` (the store), :func:`catalog_rows`,
+:func:`chart`, :func:`validate`, :func:`bench`. The registry's declarations
+(``INPUTS``, ``OUTPUTS``, ``TIERS``) and the catalog's dtype names are
+re-exported so the command line builds its options and docs from them
+without reaching past this module.
+
+A user's mistake raises :class:`tsize.errors.TsizeError`; anything else is a
+bug.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tsize import __version__, catalog
+from tsize.catalog import DTYPES
+from tsize.errors import TsizeError
+from tsize.grid import DEFAULT_DTYPE, Grid
+from tsize.model import ModelConfig
+from tsize.point import axes_for, point, rows, size
+from tsize.registry import INPUTS, OUTPUTS, TIERS, home_tier, input_
+
+if TYPE_CHECKING:
+    import polars as pl
+
+__all__ = ["DEFAULT_DTYPE", "DTYPES", "INPUTS", "OUTPUTS", "TIERS", "__version__", "axes_for",
+           "bench", "catalog_rows", "chart", "fleet_options", "fleets", "home_tier", "json_safe", "point", "query",
+           "report", "seed_checks", "size", "sweep", "sweeps", "validate", "validation_markdown"]
+
+#: Seconds a command waits while another tsize process writes the store.
+WAIT_S = 30.0
+CATALOGS = ("models", "gpus", "precisions", "optimizers")
+
+
+def json_safe(row: dict[str, Any]) -> dict[str, Any]:
+    """NaN and infinity become null, the JSON way."""
+    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
+
+
+# --- one configuration --------------------------------------------------------------------------------------------
+
+def report(model: str | ModelConfig, *, dtype: str | None = None, batch_size: int | Sequence[int] | None = None,
+           **inputs: Any) -> dict[str, Any]:
+    """Everything ``tsize size`` shows for one configuration, computed; the caller only renders it.
+
+    ``batch_size`` may be several values (the memory table's rows); the
+    point itself is at the first. Returns ``point`` (one row of every
+    column), ``model``, ``precision`` and ``gpu`` (catalog facts),
+    ``by_gpu`` (the point on every catalog GPU), ``by_batch`` (the point at
+    each batch size) and ``by_kernel`` (the point for each attention kernel
+    and each dtype's default recipe).
+    """
+    if batch_size is None:
+        batch_size = input_("batch_size").default
+    batches = list(batch_size) if isinstance(batch_size, (list, tuple)) else [batch_size]
+    axes = axes_for(model, dtype=dtype, batch_size=batches, **inputs)
+    first = axes | {"batch_size": axes["batch_size"][:1]}
+    (p,) = rows(Grid(first))
+    m = axes["model"][0]
+    recipes = {d: catalog.precision_for_dtype(d) for d in DTYPES}
+    kernels = ("naive", "flash")
+    by_kernel = rows(Grid(first | {"attention": list(kernels), "precision": list(recipes.values())}))
+    recipe = catalog.lookup("precision", p["precision"])
+    gpu = catalog.lookup("gpu", p["gpu"])
+    return {
+        "point": p,
+        "model": {"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model,
+                  "n_head": m.n_head, "n_kv_head": m.kv_heads, "head_dim": m.head_size, "d_ff": m.d_ff,
+                  "vocab_size": m.vocab_size, "n_ctx": m.n_ctx, "n_experts": m.n_experts, "top_k": m.top_k,
+                  "published_params": m.published_params},
+        "precision": {"id": recipe.id, "description": recipe.description, "peak": recipe.peak,
+                      "param_bits": recipe.param_bits},
+        "gpu": {"id": gpu.id, "name": gpu.name, "device_memory_bytes": gpu.device_memory_bytes},
+        "by_gpu": rows(Grid(first | {"gpu": list(catalog.gpus())})),
+        "by_batch": rows(Grid(axes)),
+        "by_kernel": {"kernels": kernels, "recipes": recipes,
+                      "activation_bytes": {k: {d: next(r["activation_bytes"] for r in by_kernel
+                                                       if r["attention"] == k and r["precision"] == recipes[d])
+                                               for d in DTYPES} for k in kernels}},
+    }
+
+
+# --- the store ----------------------------------------------------------------------------------------------------
+
+def sweep(spec: str | Path | dict, *, path: str | Path | None = None, chunk_points: int | None = None,
+          progress: bool | None = None, wait_s: float = WAIT_S) -> dict[str, Any]:
+    """Evaluate a sweep spec into the DuckDB store, replacing a sweep of the same name atomically.
+
+    ``chunk_points`` bounds memory (default ``tsize.frames.CHUNK_POINTS``).
+    Returns the store's summary (sweep, points, fits, seconds, db) plus
+    ``fit_share`` and ``points_per_s``.
+    """
+    from tsize import frames, store
+    from tsize import spec as spec_mod
+
+    result = store.write(spec_mod.load(spec), path=path, chunk_points=chunk_points or frames.CHUNK_POINTS,
+                         progress=progress, wait_s=wait_s)
+    return result | {"fit_share": result["fits"] / result["points"] if result["points"] else 0.0,
+                     "points_per_s": result["points"] / max(result["seconds"], 1e-9)}
+
+
+def query(sql: str | None = None, *, file: str | Path | None = None, path: str | Path | None = None,
+          wait_s: float = WAIT_S) -> "pl.DataFrame":
+    """Run one SQL statement (given, or read from ``file``) read-only against the store."""
+    from tsize import store
+
+    if (sql is None) == (file is None):
+        raise TsizeError("give one SQL statement or --file FILE")
+    return store.query(Path(file).read_text() if file is not None else sql, path=path, wait_s=wait_s)
+
+
+def sweeps(path: str | Path | None = None) -> "pl.DataFrame":
+    """The stored sweeps, one row each."""
+    from tsize import store
+
+    return store.sweeps(path)
+
+
+def fleet_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Best option per target, GPU type and count (``source``: sweep or sql, models, tokens)."""
+    from tsize import fleet, store
+
+    return store.query(fleet.options_sql(fleet.source_sql(**source)), path=path)
+
+
+def fleets(*, deadline_days: float, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Smallest fleet per target and GPU type that meets the deadline."""
+    from tsize import fleet, store
+
+    if not (isinstance(deadline_days, (int, float)) and math.isfinite(deadline_days) and deadline_days > 0):
+        raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
+    return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)
+
+
+def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = "fleet", sql: str | None = None,
+          models: list[str] | None = None, tokens: list[float] | None = None, deadline_days: float = 30.0,
+          output: str | Path | None = None) -> Path:
+    """Chart fleet options from the store ('pareto' or 'fleet') into ``output`` (.html, .png, .svg)."""
+    from tsize import charts
+
+    if kind not in ("pareto", "fleet"):
+        raise TsizeError(f"unknown chart {kind!r}; valid: pareto, fleet")
+    source = dict(sweep=sweep if sql is None else None, sql=sql, models=models, tokens=tokens)
+    if kind == "pareto":
+        data = fleet_options(path=path, **source)
+    else:
+        data = fleets(deadline_days=deadline_days, path=path, **source)
+    if data.is_empty():
+        what = f"sweep {sweep!r}" if sql is None else "the query"
+        raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
+                         f"the fleet study: tsize sweep sweeps/fleet.toml)")
+    made = charts.pareto(data) if kind == "pareto" else charts.fleet(data, deadline_days=deadline_days)
+    return charts.save(made, output or f"outputs/{kind}.html")
+
+
+# --- catalogs -----------------------------------------------------------------------------------------------------
+
+def catalog_rows(which: str) -> list[dict[str, Any]]:
+    """One catalog as JSON-safe rows (``which``: models, gpus, precisions, optimizers)."""
+    if which == "models":
+        rows_ = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model,
+                  "n_head": m.n_head, "n_kv_head": m.kv_heads, "d_ff": m.d_ff, "vocab_size": m.vocab_size,
+                  "n_ctx": m.n_ctx, "n_experts": m.n_experts, "top_k": m.top_k,
+                  "published_params": m.published_params, "source": m.source} for m in catalog.models().values()]
+    elif which == "gpus":
+        rows_ = [{"id": g.id, "vendor": g.vendor, "name": g.name, "memory_bytes": g.memory_bytes,
+                  "memory_usable_bytes": g.memory_usable_bytes,
+                  **{f"{k}_flops_per_s": v for k, v in g.peak_flops_per_s.items()},
+                  "tdp_w": g.tdp_w, "price_usd": g.price_usd, "cloud_usd_per_hour": g.cloud_usd_per_hour,
+                  "source": g.source} for g in catalog.gpus().values()]
+    elif which == "precisions":
+        rows_ = [dict(vars(r)) for r in catalog.precisions().values()]
+    elif which == "optimizers":
+        rows_ = [dict(vars(o)) for o in catalog.optimizers().values()]
+    else:
+        raise TsizeError(f"unknown catalog {which!r}; valid: {', '.join(CATALOGS)}")
+    return [json_safe(r) for r in rows_]
+
+
+# --- measurement --------------------------------------------------------------------------------------------------
+
+def validate(model: str | ModelConfig | None = None, *, all_models: bool = False, batch_size: int = 1,
+             seq_len: int | None = None) -> list:
+    """Estimates against the real PyTorch model: a list of ``validation.validate.Check``.
+
+    Needs PyTorch and transformers (``pip install -e '.[validate]'``).
+    """
+    try:
+        from tsize.validation import measure
+
+        measure.require()
+    except RuntimeError as exc:
+        raise TsizeError(str(exc)) from None
+    from tsize.validation import validate as validate_mod
+
+    if all_models == (model is not None):
+        raise TsizeError("give one MODEL or --all")
+    options = dict(batch_size=batch_size, seq_len=seq_len)
+    return validate_mod.run_all(**options) if all_models else validate_mod.run(model, **options)
+
+
+def validation_markdown(checks: list, *, summary: bool = False) -> str:
+    """Checks as a Markdown table; ``summary``: one row per model (the README's accuracy table)."""
+    from tsize.validation import validate as validate_mod
+
+    return validate_mod.summary_markdown(checks) if summary else validate_mod.markdown(checks)
+
+
+def bench(spec: str | Path | None = None, *, points: float | None = None, sample: int = 2000,
+          phases: tuple[str, ...] = ("evaluate", "store", "scalar")) -> dict[str, Any]:
+    """Speed and peak memory of evaluation, of a sweep into DuckDB and of a scalar loop; each phase has a ``label``."""
+    from tsize.validation import bench as bench_mod
+
+    result = bench_mod.run(None if spec is None else str(spec), points=points, sample=sample, phases=phases)
+    for name, phase in result["phases"].items():
+        phase["label"] = bench_mod.LABELS[name]
+    return result
+
+
+def seed_checks() -> list[dict[str, Any]]:
+    """The seed notebook's measurements next to tsize's estimates, for the models they belong to.
+
+    Each row: ``label``, ``measured`` (its unit in ``unit``: MiB, B or none)
+    and ``estimate`` in the same unit.
+    """
+    from tsize.model import from_mapping
+
+    m = catalog.measurements()
+    out = []
+    peak = m["seed-gpt2-peak-memory"]
+    for b, mib in zip(peak["batch_size"], peak["values"]):
+        est = size("gpt2", batch_size=b, seq_len=1024, precision="amp-bf16", attention="flash")["memory_peak_bytes"]
+        out.append({"label": f"gpt2 peak memory, flash, bf16, B={b}, T=1024", "unit": "MiB", "measured": mib,
+                    "estimate": est / 2**20})
+    ckpt = m["seed-gpt2-checkpoint"]
+    model = from_mapping(dict(ckpt["model_fields"], name=ckpt["model"]))
+    out.append({"label": "checkpoint of GPT-2 124M (bias=False, mask buffers)", "unit": "B",
+                "measured": ckpt["value"],
+                "estimate": size(model, attention="naive", optimizer="adamw")["checkpoint_bytes"]})
+    it = m["seed-gpt2-iteration-time"]
+    mfu = size("gpt2", batch_size=it["batch_size"][0], grad_accum=it["grad_accum"], iter_time_s=it["value"],
+               seq_len=1024, gpu="nvidia_a100_40gb_sxm")["mfu"]
+    out.append({"label": f"MFU of gpt2, 20 x 5 sequences in {it['value']} s on an A100", "unit": "",
+                "measured": None, "estimate": mfu})
+    return out

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tsize.formulas import activations, flops, memory, parallel, params, training
+from tsize.formulas import activations, flops, memory, parallel, params, sequence, training
 from tsize.registry import OUTPUT_NAMES
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
@@ -105,7 +105,7 @@ def _steps(x, s, out) -> None:
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
     B = x["batch_size"]
-    T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], x["n_ctx"])
+    T = sequence.effective_seq_len(seq_len=x["seq_len"], n_ctx=x["n_ctx"])
     tokens_mb = np.asarray(B, dtype=np.float64) * T
     f_qkv = flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd)
     f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
@@ -117,18 +117,21 @@ def _steps(x, s, out) -> None:
     f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
                           mlp=f_mlp, router=f_router)
     f_fwd = flops.forward(layer=f_layer, n_layer=L, lm_head=f_head)
+    f_scores_causal = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)
+    f_values_causal = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)
     f_fwd_causal = flops.forward(n_layer=L, lm_head=f_head, layer=flops.layer(
-        qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router,
-        attention_scores=flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True),
-        attention_values=flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)))
+        qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router, attention_scores=f_scores_causal,
+        attention_values=f_values_causal))
     n_compute = s["p_active"] - s["p_lookup"]
     out.update(
-        seq_len_ok=(T <= np.asarray(x["n_ctx"])) | (np.asarray(x["learned_positions"]) == 0),
+        seq_len_ok=sequence.seq_len_ok(seq_len=T, n_ctx=x["n_ctx"], learned_positions=x["learned_positions"]),
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
         flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
         flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
         flops_iteration=f_fwd + flops.backward(forward=f_fwd),
         flops_iteration_causal=f_fwd_causal + flops.backward(forward=f_fwd_causal),
+        flops_attention_scores_causal=L * f_scores_causal, flops_attention_values_causal=L * f_values_causal,
+        flops_forward_causal=f_fwd_causal, flops_backward_causal=flops.backward(forward=f_fwd_causal),
         flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=hd,
                                                               seq_len=T),
         flops_recompute=flops.recompute(layer=f_layer, attention_scores=f_scores, attention_values=f_values,
@@ -208,6 +211,9 @@ def _runs(x, s, out) -> None:
         energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
         train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
         train_hfu=mfu_assumed * np.ones_like(c_hw),
+        train_flops_full_recompute=training.hardware_flops(
+            params=p_active, tokens=D, recompute=2, n_layer=x["n_layer"], n_head=x["n_head"],
+            head_dim=x["head_dim"], seq_len=s["T"]),
     )
 
 

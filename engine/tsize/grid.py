@@ -20,6 +20,7 @@ import numpy as np
 from tsize import catalog
 from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
+from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
 from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
 
@@ -234,5 +235,5 @@ class Grid:
     def effective_seq_len(self, box: Box) -> np.ndarray:
         """T actually used: the seq_len axis, or the model's n_ctx where it is 0."""
         x = self.resolve(box)
-        return np.where(x["seq_len"] > 0, x["seq_len"], x["n_ctx"])
+        return sequence.effective_seq_len(seq_len=x["seq_len"], n_ctx=x["n_ctx"])
 

@@ -1,19 +1,15 @@
-"""The Python API for one configuration: ``size(model, **inputs) -> dict``.
+"""One configuration as a grid of one point: ``size(model, **inputs) -> dict``.
 
 A single point is a grid whose axes all have length one, so this path runs
-exactly the code the sweeps run.
+exactly the code the sweeps run. ``tsize.api`` re-exports these; they live
+here, below the api, so ``tsize.validation`` can use them without a cycle.
 """
 
 from __future__ import annotations
 
-import math
-from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
-
-if TYPE_CHECKING:
-    import polars as pl
 
 from tsize import catalog
 from tsize.catalog import resolve
@@ -71,6 +67,23 @@ def point(grid: Grid, index: tuple[int, ...] | None = None) -> dict[str, Any]:
     return row
 
 
+def rows(grid: Grid) -> list[dict[str, Any]]:
+    """Every point of a (small) grid as a flat dict, row-major in ``registry.INPUTS`` order; one evaluation."""
+    box = grid.full_box
+    out = grid.evaluate(box)
+    columns = {name: np.broadcast_to(grid.frame_column(name, box), grid.shape)
+               for name in frame_columns() if name in INPUT_NAMES or name in MODEL_ATTRIBUTES}
+    outputs = {spec.name: np.broadcast_to(out[spec.name], grid.shape) for spec in OUTPUTS}
+    labels = {name: grid.categories(name) for name in columns if name in LABELS}
+    result = []
+    for index in np.ndindex(grid.shape):
+        row = {name: _scalar(values[index]) for name, values in columns.items()}
+        for name, categories in labels.items():
+            row[name] = categories[row[name]]
+        result.append(row | {name: _scalar(values[index]) for name, values in outputs.items()})
+    return result
+
+
 def size(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -> dict[str, Any]:
     """Everything tsize computes for one configuration, as ``{column: value}`` in base units.
 
@@ -81,24 +94,3 @@ def size(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -
     if grid.size != 1:
         raise TsizeError(f"size() takes one value per input; got a grid of {grid.size} points (use sweep)")
     return point(grid)
-
-
-def json_safe(row: dict[str, Any]) -> dict[str, Any]:
-    """NaN and infinity become null, the JSON way."""
-    return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}
-
-
-def fleet_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":
-    """Best option per target, GPU type and count (``source``: sweep or sql, models, tokens)."""
-    from tsize import fleet, store
-
-    return store.query(fleet.options_sql(fleet.source_sql(**source)), path=path)
-
-
-def fleets(*, deadline_days: float, path: str | Path | None = None, **source) -> "pl.DataFrame":
-    """Smallest fleet per target and GPU type that meets the deadline."""
-    from tsize import fleet, store
-
-    if not (isinstance(deadline_days, (int, float)) and math.isfinite(deadline_days) and deadline_days > 0):
-        raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
-    return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)

@@ -3,8 +3,8 @@
 Every column tsize produces is declared here once: its unit, the store
 table ("tier") it lives in, a description and a reference. The CLI's
 ``--json``, the sweep frames, the DuckDB schema, the README's output table
-and the tests all read this module; ``tests/test_registry.py`` checks the
-evaluator and the README against it in both directions.
+and the tests all read this module; ``tests/test_registry.py`` and ``tests/test_docs.py`` check the
+evaluator and the reference against it in both directions.
 
 Tiers. A sweep is a grid over the input axes below. An output that depends
 on only some axes is stored once per combination of those axes, in its
@@ -66,6 +66,18 @@ class Input:
         if math.isnan(value) and self.default is not None and isinstance(self.default, float) and \
                 math.isnan(self.default):
             return value
+        ok = (not math.isnan(value)
+              and (self.minimum is None or value >= self.minimum)
+              and (self.above is None or value > self.above)
+              and (self.maximum is None or value <= self.maximum))
+        if not ok:
+            raise TsizeError(f"{self.name} {value!r} is out of range; valid: {self.valid()}")
+        return value
+
+    def valid(self) -> str:
+        """The valid values in words: the choices, or the bounds (``">= 1"``, ``"> 0 and <= 1"``), or ``""``."""
+        if self.choices:
+            return ", ".join(map(str, self.choices))
         bounds = []
         if self.minimum is not None:
             bounds.append(f">= {self.minimum:g}")
@@ -73,13 +85,7 @@ class Input:
             bounds.append(f"> {self.above:g}")
         if self.maximum is not None:
             bounds.append(f"<= {self.maximum:g}")
-        ok = (not math.isnan(value)
-              and (self.minimum is None or value >= self.minimum)
-              and (self.above is None or value > self.above)
-              and (self.maximum is None or value <= self.maximum))
-        if not ok:
-            raise TsizeError(f"{self.name} {value!r} is out of range; valid: {' and '.join(bounds)}")
-        return value
+        return " and ".join(bounds)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -280,6 +286,18 @@ OUTPUTS: tuple[Output, ...] = (
            "Largest micro-batch that fits this layout (0: none)", ""),
     Output("min_gpus", "GPUs", "points", "float64",
            "Fewest GPUs of this type that fit, at this tp, pp, ZeRO stage and micro-batch (inf: never)", ""),
+    # --- what `tsize size` shows beside the above (report.py renders, never computes) ----------------------
+    Output("flops_attention_scores_causal", "FLOP", "steps", "float64",
+           "Forward Q@K^T, all blocks, causal accounting (half of T x T)", "Dao 2023"),
+    Output("flops_attention_values_causal", "FLOP", "steps", "float64",
+           "Forward P@V, all blocks, causal accounting (half of T x T)", "Dao 2023"),
+    Output("flops_forward_causal", "FLOP", "steps", "float64",
+           "Forward matmul FLOPs of one micro-batch, causal accounting", "Dao 2023"),
+    Output("flops_backward_causal", "FLOP", "steps", "float64", "Backward: 2 x flops_forward_causal",
+           "Kaplan et al. 2020, sec. 2.1"),
+    Output("train_flops_full_recompute", "FLOP", "runs", "float64",
+           "Executed FLOPs to train with full recomputation, whatever recompute says: 8*N*D",
+           "Chen et al. 2016; Korthikanti et al. 2022"),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)

@@ -1,57 +1,59 @@
-"""Generated sections of the README, from the code that defines them.
+"""Generated documentation, from the code that defines it.
 
-``tsize docs`` rewrites the parts of README.md between ``<!-- BEGIN name -->``
-and ``<!-- END name -->`` markers: the output and input tables (from the
-registry), the command reference (from the argument parser), and, when asked,
-the accuracy report (``tsize validate --all``) and the benchmark figures
-(``tsize bench``). ``tests/test_docs.py`` checks the first three are current.
+``tsize docs`` rewrites the parts of README.md and docs/reference.md between
+``<!-- BEGIN name -->`` and ``<!-- END name -->`` markers and says which
+changed. docs/reference.md holds the reference tables: outputs, inputs and
+store tables (from the registry, through ``tsize.api``) and the commands
+(from the argument parser it is given). README.md, the front door, holds the
+seed notebook's measurements and, when asked, the accuracy report
+(``tsize validate --all``) and the benchmark figures (``tsize bench``).
+``tests/test_docs.py`` checks that every section but those two is current.
 """
 
 from __future__ import annotations
 
+import argparse
 import math
 import re
+from collections.abc import Callable
 from pathlib import Path
 
+from tsize import api
 from tsize.errors import TsizeError
-from tsize.registry import INPUTS, OUTPUTS, TIERS
 
 ROOT = Path(__file__).resolve().parents[3]
 README = ROOT / "README.md"
+REFERENCE = ROOT / "docs" / "reference.md"
 
 
 def outputs_table() -> str:
     lines = ["| column | unit | table | description | reference |", "|---|---|---|---|---|"]
-    for o in OUTPUTS:
+    for o in api.OUTPUTS:
         lines.append(f"| `{o.name}` | {o.unit or '-'} | {o.tier} | {o.description} | {o.reference or '-'} |")
     return "\n".join(lines)
 
 
 def inputs_table() -> str:
     lines = ["| input | default | unit | stored in | description |", "|---|---|---|---|---|"]
-    from tsize.registry import home_tier
-
-    for i in INPUTS:
+    for i in api.INPUTS:
         default = "-" if i.default is None else ("NaN" if isinstance(i.default, float) and math.isnan(i.default)
                                                   else f"`{i.default!r}`".replace("'", '"'))
         choices = f" ({', '.join(map(str, i.choices))})" if i.choices else ""
-        lines.append(f"| `{i.name}` | {default} | {i.unit or '-'} | {home_tier(i.name)} | {i.description}{choices} |")
+        lines.append(f"| `{i.name}` | {default} | {i.unit or '-'} | {api.home_tier(i.name)} | "
+                     f"{i.description}{choices} |")
     return "\n".join(lines)
 
 
 def tiers_table() -> str:
     lines = ["| table | one row per combination of |", "|---|---|"]
-    for tier, axes in TIERS.items():
+    for tier, axes in api.TIERS.items():
         lines.append(f"| `{tier}` | {', '.join(axes) if tier != 'points' else 'every input (the grid point)'} |")
     return "\n".join(lines)
 
 
-def commands() -> str:
+def commands(parser: argparse.ArgumentParser) -> str:
     """Every command with its arguments and options, from the argument parser."""
-    from tsize.cli.main import build_parser
-
-    parser = build_parser()
-    sub = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     helps = {choice.dest: choice.help for choice in sub._choices_actions}
     blocks = []
     for name, command in sub.choices.items():
@@ -61,60 +63,50 @@ def commands() -> str:
                 continue
             flag = ", ".join(action.option_strings) or action.dest.upper()
             choices = f" (choices: {', '.join(map(str, action.choices))})" if action.choices else ""
-            text = (action.help or "").replace("|", "/")
+            text = (action.help or "").replace("|", "/").replace("%%", "%")
             lines.append(f"| `{flag}` | {text}{choices} |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks)
 
 
 def accuracy() -> str:
-    from tsize.validation import validate
-
-    return validate.summary_markdown(validate.run_all())
+    return api.validation_markdown(api.validate(all_models=True), summary=True)
 
 
 def bench(points: float | None = None) -> str:
-    from tsize.validation import bench as bench_mod
-
     rows = ["| grid | phase | points/s | peak RSS |", "|---|---|---:|---:|"]
     for label, pts in (("capacity.toml", None), ("capacity.toml x 10 (tokens axis)", points)):
         if label.endswith("axis)") and not points:
             continue
-        report = bench_mod.run(points=pts, phases=("evaluate", "store", "scalar") if pts is None else ("store",))
-        for name, result in report["phases"].items():
+        report = api.bench(points=pts, phases=("evaluate", "store", "scalar") if pts is None else ("store",))
+        for result in report["phases"].values():
             rate = result["points_per_s"]
             shown = f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate:,.0f}"
-            rows.append(f"| {label}, {result['points']:,} points | {bench_mod.LABELS[name]} | {shown} | "
+            rows.append(f"| {label}, {result['points']:,} points | {result['label']} | {shown} | "
                         f"{result['peak_rss_mib']:,.0f} MiB |")
     return "\n".join(rows) + f"\n\nMeasured with `tsize bench` on {report['cpus']} CPUs, Python {report['python']}."
 
 
 def seed_table() -> str:
-    """The seed notebook's measurements next to tsize's estimates for the models they belong to."""
-    from tsize import catalog
-    from tsize.api import size
-    from tsize.model import from_mapping
-
-    m = catalog.measurements()
-    peak = m["seed-gpt2-peak-memory"]
+    """The seed notebook's measurements next to tsize's estimates (``api.seed_checks``)."""
     lines = ["| measurement (seed notebook) | measured | tsize | error |", "|---|---:|---:|---:|"]
-    for b, mib in zip(peak["batch_size"], peak["values"]):
-        est = size("gpt2", batch_size=b, seq_len=1024, precision="amp-bf16", attention="flash")["memory_peak_bytes"]
-        lines.append(f"| gpt2 peak memory, flash, bf16, B={b}, T=1024 | {mib:,} MiB | {est / 2**20:,.0f} MiB | "
-                     f"{est / (mib * 2**20) - 1:+.1%} |")
-    ckpt = m["seed-gpt2-checkpoint"]
-    model = from_mapping(dict(ckpt["model_fields"], name=ckpt["model"]))
-    est = size(model, attention="naive", optimizer="adamw")["checkpoint_bytes"]
-    lines.append(f"| checkpoint of GPT-2 124M (bias=False, mask buffers) | {ckpt['value']:,} B | {est:,.0f} B | "
-                 f"{est / ckpt['value'] - 1:+.3%} |")
-    it = m["seed-gpt2-iteration-time"]
-    mfu = size("gpt2", batch_size=it["batch_size"][0], grad_accum=it["grad_accum"], iter_time_s=it["value"],
-               seq_len=1024, gpu="nvidia_a100_40gb_sxm")["mfu"]
-    lines.append(f"| MFU of gpt2, 20 x 5 sequences in {it['value']} s on an A100 | - | {mfu:.1%} | - |")
+    for c in api.seed_checks():
+        if c["unit"] == "MiB":
+            lines.append(f"| {c['label']} | {c['measured']:,} MiB | {c['estimate']:,.0f} MiB | "
+                         f"{c['estimate'] / c['measured'] - 1:+.1%} |")
+        elif c["unit"] == "B":
+            lines.append(f"| {c['label']} | {c['measured']:,} B | {c['estimate']:,.0f} B | "
+                         f"{c['estimate'] / c['measured'] - 1:+.3%} |")
+        else:
+            lines.append(f"| {c['label']} | - | {c['estimate']:.1%} | - |")
     return "\n".join(lines)
 
 
-SECTIONS = {"outputs": outputs_table, "seed": seed_table, "inputs": inputs_table, "tiers": tiers_table, "commands": commands}
+def sections(parser: argparse.ArgumentParser) -> dict[Path, dict[str, Callable[[], str]]]:
+    """The sections kept current, by file: each name and the function that writes it."""
+    return {README: {"seed": seed_table},
+            REFERENCE: {"outputs": outputs_table, "inputs": inputs_table, "tiers": tiers_table,
+                        "commands": lambda: commands(parser)}}
 
 
 def _pattern(name: str) -> re.Pattern:
@@ -123,29 +115,35 @@ def _pattern(name: str) -> re.Pattern:
 
 def replace(text: str, name: str, body: str) -> str:
     if not _pattern(name).search(text):
-        raise TsizeError(f"README has no '<!-- BEGIN {name} -->' ... '<!-- END {name} -->' section")
+        raise TsizeError(f"no '<!-- BEGIN {name} -->' ... '<!-- END {name} -->' section")
     return _pattern(name).sub(lambda m: m.group(1) + body.rstrip("\n") + "\n" + m.group(3), text)
 
 
 def section(text: str, name: str) -> str:
     match = _pattern(name).search(text)
     if not match:
-        raise TsizeError(f"README has no '{name}' section")
+        raise TsizeError(f"no '{name}' section")
     return match.group(2).rstrip("\n")
 
 
-def update(*, with_accuracy: bool = False, with_bench: bool = False, points: float | None = None,
-           path: Path = README) -> list[str]:
-    text = path.read_text()
-    done = []
-    for name, make in SECTIONS.items():
-        text = replace(text, name, make())
-        done.append(name)
+def update(parser: argparse.ArgumentParser, *, with_accuracy: bool = False, with_bench: bool = False,
+           points: float | None = None, readme: Path = README, reference: Path = REFERENCE) -> dict[str, list[str]]:
+    """Rewrite every generated section; return, per file, the sections whose text changed (empty: none did)."""
+    makers = sections(parser)
+    makers = {readme: dict(makers[README]), reference: makers[REFERENCE]}
     if with_accuracy:
-        text = replace(text, "accuracy", accuracy())
-        done.append("accuracy")
+        makers[readme]["accuracy"] = accuracy
     if with_bench:
-        text = replace(text, "bench", bench(points))
-        done.append("bench")
-    path.write_text(text)
-    return done
+        makers[readme]["bench"] = lambda: bench(points)
+    changed: dict[str, list[str]] = {}
+    for path, made in makers.items():
+        text = original = path.read_text()
+        changed[str(path.relative_to(ROOT)) if path.is_relative_to(ROOT) else str(path)] = names = []
+        for name, make in made.items():
+            new = replace(text, name, make())
+            if new != text:
+                names.append(name)
+            text = new
+        if text != original:
+            path.write_text(text)
+    return changed

@@ -75,6 +75,16 @@ def ratio(x) -> str:
     return "-" if _bad(x) else f"{x:.4f}"
 
 
+def share(part, whole, digits: int = 2) -> str:
+    """``part`` as a percentage of ``whole`` (a table's share column; display only)."""
+    return "-" if _bad(part) or _bad(whole) or not whole else pct(part / whole, digits)
+
+
+def ratio_of(a, b) -> str:
+    """``a / b`` to four decimals (display only)."""
+    return "-" if _bad(a) or _bad(b) or not b else ratio(a / b)
+
+
 def mwh(joules) -> str:
     return "-" if _bad(joules) else f"{joules / 3.6e9:,.2f} MWh"
 

@@ -1,8 +1,11 @@
-"""The ``tsize`` command line: a thin layer over the library.
+"""The ``tsize`` command line: a thin layer over :mod:`tsize.api`.
 
-A user's mistake (:class:`tsize.errors.TsizeError`) or a path the file system
-refuses becomes one line on stderr and exit status 2; anything else is a bug
-and keeps its traceback.
+Every command body calls one api function and renders its result. The
+options of ``tsize size`` are generated from ``registry.INPUTS`` (through the
+api): a new registry input is a new option, with its default, valid values
+and help. A user's mistake (:class:`tsize.errors.TsizeError`) or a path the
+file system refuses becomes one line on stderr and exit status 2; anything
+else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ import math
 import sys
 from collections.abc import Callable, Sequence
 
-from tsize import __version__
+from tsize import api
 from tsize.errors import TsizeError
 
 COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {}
@@ -27,12 +30,11 @@ def command(name: str):
     return register
 
 
-def _positive_int(text: str) -> int:
+def _integer(text: str) -> int:
     try:
-        value = int(text)
+        return int(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    return value
 
 
 def _number(text: str) -> float:
@@ -42,207 +44,152 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
 
 
+#: Spellings kept from before the options were generated (``--name-with-dashes`` works too).
+ALIASES = {"assumed_mfu": ("--mfu",), "iter_time_s": ("--iter-time",), "zero_stage": ("--zero",)}
+#: Inputs given as positional arguments rather than options.
+POSITIONAL = ("model",)
+#: Inputs that take several values on the command line (one table row each).
+SEVERAL = ("batch_size",)
+
+
+def _default_text(spec) -> str:
+    if spec.default is None:
+        return ""
+    if isinstance(spec.default, float) and math.isnan(spec.default):
+        return "default: not set"
+    return f"default {spec.default:g}" if isinstance(spec.default, float) else f"default {spec.default}"
+
+
+def input_option(group, spec) -> None:
+    """One option for one registry input: flag, type, choices, default and help from the registry."""
+    flags = (f"--{spec.name.replace('_', '-')}",) + ALIASES.get(spec.name, ())
+    valid = spec.valid()
+    notes = "; ".join(x for x in (f"unit {spec.unit}" if spec.unit not in ("", "1") else "",
+                                  f"valid: {valid}" if valid else "", _default_text(spec)) if x)
+    text = f"{spec.description}" + (f" ({notes})" if notes else "")
+    options: dict = dict(dest=spec.name, default=None, help=text.replace("%", "%%"))
+    if spec.kind == "bool":
+        options["action"] = argparse.BooleanOptionalAction
+    elif spec.kind == "int":
+        options.update(type=_integer, metavar="N")
+    elif spec.kind == "float":
+        options.update(type=_number, metavar="X")
+    elif spec.kind == "choice" and all(isinstance(c, str) for c in spec.choices):
+        options["choices"] = spec.choices
+    else:
+        options["metavar"] = spec.name.upper()
+    if spec.name in SEVERAL:
+        options["nargs"] = "+"
+    group.add_argument(*flags, **options)
+
+
 def _add_point_options(p: argparse.ArgumentParser) -> None:
-    g = p.add_argument_group("configuration (defaults: the seed notebook's)")
-    g.add_argument("--batch-size", type=_positive_int, nargs="+", default=[1], metavar="B",
-                   help="micro-batch size per GPU; several values print a memory table (default 1)")
-    g.add_argument("--seq-len", type=_positive_int, default=0, metavar="T",
-                   help="sequence length (default: the model's n_ctx)")
-    g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
-                   help="compute dtype; bfloat16/float16 mean PyTorch autocast with fp32 weights (default bfloat16)")
-    g.add_argument("--precision", default=None, help="precision recipe id (tsize catalog precisions)")
-    g.add_argument("--attention", choices=("naive", "flash"), default="flash", help="attention kernel (default flash)")
-    g.add_argument("--dropout", type=_number, default=0.0, help="dropout probability (default 0)")
-    g.add_argument("--optimizer", default="adamw", help="optimizer id (tsize catalog optimizers; default adamw)")
-    g.add_argument("--recompute", choices=("none", "selective", "full"), default="none",
-                   help="activation recomputation (default none)")
-    g.add_argument("--gpu", default="nvidia_h100_sxm", help="GPU id (tsize catalog gpus; default nvidia_h100_sxm)")
-    g.add_argument("--n-gpus", type=_positive_int, default=8, help="number of GPUs (default 8)")
-    g.add_argument("--tp", type=_positive_int, default=1, help="tensor-parallel degree (default 1)")
-    g.add_argument("--pp", type=_positive_int, default=1, help="pipeline-parallel degree (default 1)")
-    g.add_argument("--zero", type=_positive_int, default=0, dest="zero_stage", help="ZeRO stage 0-3 (default 0)")
-    g.add_argument("--sequence-parallel", action="store_true", help="sequence parallelism with --tp")
-    g.add_argument("--tokens", type=_number, default=300e9, help="training tokens (default 300e9)")
-    g.add_argument("--mfu", type=_number, default=0.3, dest="assumed_mfu",
-                   help="assumed MFU for time to train (default 0.3)")
-    g.add_argument("--iter-time", type=_number, default=math.nan, dest="iter_time_s", metavar="SECONDS",
-                   help="measured seconds per iteration, to compute MFU")
-    g.add_argument("--grad-accum", type=_positive_int, default=1, help="gradient accumulation steps (default 1)")
-    g.add_argument("--pue", type=_number, default=1.2, help="facility PUE for energy (default 1.2)")
-    g.add_argument("--usd-per-kwh", type=_number, default=0.10, help="electricity price (default 0.10)")
-
-
-_POINT_KEYS = ("seq_len", "precision", "attention", "dropout", "optimizer", "recompute", "gpu", "n_gpus", "tp", "pp",
-               "zero_stage", "sequence_parallel", "tokens", "assumed_mfu", "iter_time_s", "grad_accum", "pue",
-               "usd_per_kwh")
+    g = p.add_argument_group("configuration (every input of the registry; defaults: the seed notebook's)")
+    g.add_argument("--dtype", choices=api.DTYPES, default=None,
+                   help=f"compute dtype, choosing that dtype's default precision recipe; bfloat16/float16 mean "
+                        f"PyTorch autocast with fp32 weights (default {api.DEFAULT_DTYPE})")
+    for spec in api.INPUTS:
+        if spec.name not in POSITIONAL:
+            input_option(g, spec)
 
 
 def _point_inputs(args: argparse.Namespace) -> dict:
-    return {k: getattr(args, k) for k in _POINT_KEYS}
+    return {spec.name: getattr(args, spec.name) for spec in api.INPUTS if spec.name not in POSITIONAL}
+
+
+def _db(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--db", default=None, help="DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb)")
+
+
+def _wait(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--wait", type=_number, default=api.WAIT_S, metavar="SECONDS",
+                   help=f"seconds to wait while another tsize process writes the file (default {api.WAIT_S:g})")
+
+
+def _output_format(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
+    p.add_argument("--output", default=None, help="write to FILE instead of stdout")
 
 
 @command("size")
 def _size(args: argparse.Namespace) -> int:
-    from tsize.api import json_safe, size
     from tsize.cli.report import render
 
     inputs = _point_inputs(args)
     if args.json:
-        if len(args.batch_size) != 1:
-            raise TsizeError(f"--json takes one --batch-size, got {len(args.batch_size)}")
-        row = size(args.model, dtype=args.dtype, batch_size=args.batch_size[0], **inputs)
-        print(json.dumps(json_safe(row), indent=2))
+        batches = inputs.pop("batch_size") or [None]
+        if len(batches) != 1:
+            raise TsizeError(f"--json takes one --batch-size, got {len(batches)}")
+        print(json.dumps(api.json_safe(api.size(args.model, dtype=args.dtype, batch_size=batches[0], **inputs)),
+                         indent=2))
     else:
-        render(args.model, dtype=args.dtype, causal=args.causal, batch_size=args.batch_size, **inputs)
+        render(api.report(args.model, dtype=args.dtype, **inputs), causal=args.causal)
     return 0
 
 
 @command("catalog")
 def _catalog(args: argparse.Namespace) -> int:
-    from rich.table import Table
+    from tsize.cli import fmt, report
 
-    from tsize import catalog
-    from tsize.api import json_safe
-    from tsize.cli import fmt
-
-    if args.which == "models":
-        rows = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
-                 "n_kv_head": m.kv_heads, "d_ff": m.d_ff, "vocab_size": m.vocab_size, "n_ctx": m.n_ctx,
-                 "n_experts": m.n_experts, "top_k": m.top_k, "published_params": m.published_params,
-                 "source": m.source} for m in catalog.models().values()]
-    elif args.which == "gpus":
-        rows = [{"id": g.id, "vendor": g.vendor, "name": g.name, "memory_bytes": g.memory_bytes,
-                 "memory_usable_bytes": g.memory_usable_bytes,
-                 **{f"{k}_flops_per_s": v for k, v in g.peak_flops_per_s.items()},
-                 "tdp_w": g.tdp_w, "price_usd": g.price_usd, "cloud_usd_per_hour": g.cloud_usd_per_hour,
-                 "source": g.source} for g in catalog.gpus().values()]
-    elif args.which == "precisions":
-        rows = [{k: v for k, v in vars(r).items()} for r in catalog.precisions().values()]
-    else:
-        rows = [{k: v for k, v in vars(o).items()} for o in catalog.optimizers().values()]
-    rows = [json_safe(r) for r in rows]
+    rows = api.catalog_rows(args.which)
     if args.json:
         print(json.dumps(rows, indent=2))
-        return 0
-    columns = [c for c in rows[0] if c != "source" and c != "description"]
-    table = Table(title=f"{args.which} ({len(rows)}); catalogs/{args.which}.toml has sources and dates",
-                  title_justify="left")
-    for c in columns:
-        table.add_column(c)
-    for r in rows:
-        cells = []
-        for c in columns:
-            v = r.get(c)
-            if v is None:
-                cells.append("-")
-            elif c.endswith("_bytes"):
-                cells.append(fmt.gib(v, 1))
-            elif c.endswith("_flops_per_s"):
-                cells.append(fmt.tflops(v))
-            elif isinstance(v, int) and not isinstance(v, bool) and v > 9999:
-                cells.append(fmt.count(v))
-            else:
-                cells.append(str(v))
-        table.add_row(*cells)
-    fmt.console().print(table)
+    else:
+        fmt.console().print(report.catalog_table(rows, title=f"{args.which} ({len(rows)}); catalogs/{args.which}.toml "
+                                                          f"has sources and dates"))
     return 0
 
 
 @command("sweep")
 def _sweep(args: argparse.Namespace) -> int:
-    from tsize import spec, store
     from tsize.cli import fmt
 
-    loaded = spec.load(args.spec)
-    result = store.write(loaded, path=args.db, chunk_points=args.chunk_points,
-                         progress=False if args.quiet else None, wait_s=args.wait)
+    r = api.sweep(args.spec, path=args.db, chunk_points=args.chunk_points, progress=False if args.quiet else None,
+                  wait_s=args.wait)
     if not args.quiet:
-        share = result["fits"] / result["points"] if result["points"] else 0.0
-        rate = result["points"] / max(result["seconds"], 1e-9)
-        print(f"sweep {result['sweep']!r}: {result['points']:,} points, {result['fits']:,} fit ({fmt.pct(share, 1)}), "
-              f"{result['seconds']:.2f} s ({rate:,.0f} points/s) -> {result['db']} "
-              f"(view 'results', sweep = '{result['sweep']}')")
+        print(f"sweep {r['sweep']!r}: {r['points']:,} points, {r['fits']:,} fit ({fmt.pct(r['fit_share'], 1)}), "
+              f"{r['seconds']:.2f} s ({r['points_per_s']:,.0f} points/s) -> {r['db']} "
+              f"(view 'results', sweep = '{r['sweep']}')")
     return 0
 
 
 @command("query")
 def _query(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from tsize import store
     from tsize.cli import fmt
 
-    if (args.sql is None) == (args.file is None):
-        raise TsizeError("give one SQL statement or --file FILE")
-    sql = Path(args.file).read_text() if args.file else args.sql
-    frame = store.query(sql, path=args.db, wait_s=args.wait)
+    frame = api.query(args.sql, file=args.file, path=args.db, wait_s=args.wait)
     write_frame(frame, args.format, args.output, title=None, console=fmt.console())
     return 0
 
 
 @command("sweeps")
 def _sweeps(args: argparse.Namespace) -> int:
-    from tsize import store
     from tsize.cli import fmt
 
-    write_frame(store.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
+    write_frame(api.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
     return 0
 
 
 @command("chart")
 def _chart(args: argparse.Namespace) -> int:
-    from tsize import api, charts
-
-    source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
-                  tokens=args.tokens)
-    if args.kind == "pareto":
-        data = api.fleet_options(path=args.db, **source)
-    else:
-        data = api.fleets(deadline_days=args.deadline_days, path=args.db, **source)
-    if data.is_empty():
-        what = f"sweep {args.sweep!r}" if args.sql is None else "the query"
-        raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
-                         f"the fleet study: tsize sweep sweeps/fleet.toml)")
-    if args.kind == "pareto":
-        chart = charts.pareto(data)
-    else:
-        chart = charts.fleet(data, deadline_days=args.deadline_days)
-    path = charts.save(chart, args.output or f"outputs/{args.kind}.html")
+    path = api.chart(args.kind, path=args.db, sweep=args.sweep, sql=args.sql, models=args.model, tokens=args.tokens,
+                     deadline_days=args.deadline_days, output=args.output)
     print(f"chart -> {path}")
     return 0
 
 
 @command("validate")
 def _validate(args: argparse.Namespace) -> int:
-    from tsize.cli import fmt
-    from tsize.validation import validate
+    from tsize.cli import fmt, report
 
-    try:
-        from tsize.validation import measure
-
-        measure.require()
-    except RuntimeError as exc:
-        raise TsizeError(str(exc)) from None
-    if args.all == (args.model is not None):
-        raise TsizeError("give one MODEL or --all")
-    options = dict(batch_size=args.batch_size, seq_len=args.seq_len)
-    checks = validate.run_all(**options) if args.all else validate.run(args.model, **options)
+    checks = api.validate(args.model, all_models=args.all, batch_size=args.batch_size, seq_len=args.seq_len)
     failed = [c for c in checks if not abs(c.error) <= args.tolerance]
     if args.json:
         print(json.dumps([c.as_dict() for c in checks], indent=2))
     elif args.markdown:
-        print(validate.markdown(checks))
+        print(api.validation_markdown(checks))
     else:
-        from rich.table import Table
-
-        table = Table(title=f"estimate vs measured (tolerance {args.tolerance:.1%})", title_justify="left")
-        for column in ("model", "quantity", "setting", "estimate", "measured", "error"):
-            table.add_column(column, justify="right" if column in ("estimate", "measured", "error") else "left")
-        for c in checks:
-            style = "red" if c in failed else ""
-            table.add_row(c.model, c.quantity, c.setting, f"{c.estimate:,.0f}", f"{c.measured:,.0f}",
-                          f"[{style}]{c.error:+.2%}[/]" if style else f"{c.error:+.2%}")
-        fmt.console().print(table)
+        fmt.console().print(report.checks_table(checks, failed, tolerance=args.tolerance))
     if failed:
         worst = max(failed, key=lambda c: abs(c.error))
         print(f"tsize: {len(failed)} of {len(checks)} estimates off by more than {args.tolerance:.1%} "
@@ -255,17 +202,17 @@ def _validate(args: argparse.Namespace) -> int:
 def _docs(args: argparse.Namespace) -> int:
     from tsize.cli import docs
 
-    done = docs.update(with_accuracy=args.accuracy, with_bench=args.bench, points=args.points)
-    print(f"README.md: regenerated {', '.join(done)}")
+    changed = docs.update(build_parser(), with_accuracy=args.accuracy, with_bench=args.bench, points=args.points)
+    for path, sections in changed.items():
+        print(f"{path}: " + (f"updated {', '.join(sections)}" if sections else "already current"))
     return 0
 
 
 @command("bench")
 def _bench(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
-    from tsize.validation import bench
 
-    report = bench.run(args.spec, points=args.points, sample=args.sample)
+    report = api.bench(args.spec, points=args.points, sample=args.sample)
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
@@ -274,10 +221,10 @@ def _bench(args: argparse.Namespace) -> int:
     console = fmt.console()
     console.print(f"tsize bench: {points:,} points ({report['spec']}), {report['cpus']} CPUs, "
                   f"Python {report['python']}")
-    for name, result in phases.items():
+    for result in phases.values():
         extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
         extra += f", {result['columns']} columns" if "columns" in result else ""
-        console.print(f"  {bench.LABELS[name]:62s} {result['points_per_s']:>14,.0f} points/s   "
+        console.print(f"  {result['label']:62s} {result['points_per_s']:>14,.0f} points/s   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
 
@@ -313,47 +260,48 @@ def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsize", description="Transformer sizing and GPU-fleet planning.")
-    parser.add_argument("--version", action="version", version=f"tsize {__version__}")
+    parser.add_argument("--version", action="version", version=f"tsize {api.__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     p = sub.add_parser("size", help="everything about one configuration: params, memory, FLOPs, MFU, time, cost",
-                       description="Every section of the seed notebook, for one configuration.")
+                       description="Every section of the seed notebook, for one configuration. "
+                                   "Example: tsize size llama-3-70b --n-gpus 64 --tp 8 --zero 1")
     p.add_argument("model", help="catalog name, a .toml model file, or a Hugging Face config.json")
     _add_point_options(p)
     p.add_argument("--causal", action="store_true", help="show FLOPs with causal accounting (scores/values halved)")
     p.add_argument("--json", action="store_true", help="print one flat JSON object of input and output columns")
 
-    p = sub.add_parser("catalog", help="list a catalog", description="List a catalog.")
-    p.add_argument("which", choices=("models", "gpus", "precisions", "optimizers"))
+    p = sub.add_parser("catalog", help="list a catalog", description="List a catalog. Example: tsize catalog gpus")
+    p.add_argument("which", choices=api.CATALOGS)
     p.add_argument("--json", action="store_true", help="print JSON")
 
-    db_help = "DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb)"
-    wait_help = "seconds to wait while another tsize process writes the file (default 30)"
     p = sub.add_parser("sweep", help="evaluate a sweep spec into the DuckDB store",
                        description="Evaluate a sweep spec (sweeps/*.toml) and store it, replacing a sweep of the "
-                                   "same name atomically.")
+                                   "same name atomically. Example: tsize sweep sweeps/seed.toml")
     p.add_argument("spec", help="sweep spec file (TOML)")
-    p.add_argument("--db", default=None, help=db_help)
-    p.add_argument("--chunk-points", type=_positive_int, default=1 << 18, help="grid points per chunk (memory bound)")
-    p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
+    _db(p)
+    p.add_argument("--chunk-points", type=_integer, default=None, metavar="N",
+                   help="grid points per chunk, bounds memory (default 2^18)")
+    _wait(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
     p = sub.add_parser("query", help="run read-only SQL against the store",
                        description="Run SQL read-only against the store (tables: results, sweeps); statements "
-                                   "that would change it fail and change nothing.")
+                                   "that would change it fail and change nothing. "
+                                   "Example: tsize query \"SELECT count(*) FROM results\"")
     p.add_argument("sql", nargs="?", default=None, help="SQL statement")
     p.add_argument("--file", default=None, help="read the SQL from a file")
-    p.add_argument("--db", default=None, help=db_help)
-    p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
-    p.add_argument("--output", default=None, help="write to FILE instead of stdout")
-    p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
+    _db(p)
+    _output_format(p)
+    _wait(p)
 
     p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
                                    "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
-                                   "that meets a deadline). Written as .html (self-contained), .png or .svg.")
+                                   "that meets a deadline). Written as .html (self-contained), .png or .svg. "
+                                   "Example: tsize chart fleet --deadline-days 30")
     p.add_argument("kind", choices=("pareto", "fleet"))
-    p.add_argument("--db", default=None, help=db_help)
+    _db(p)
     p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
     p.add_argument("--sql", default=None, help="chart the rows of this query of 'results' instead of a sweep")
     p.add_argument("--model", action="append", default=None, help="only this model (repeatable)")
@@ -364,11 +312,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="measure the real PyTorch model and show each estimate's error",
                        description="Build the real PyTorch model (nanoGPT-style or Hugging Face) and compare tsize's "
                                    "estimates with what PyTorch measures. Needs: pip install -e '.[validate]'. "
-                                   "Exit status 1 when an error exceeds --tolerance.")
+                                   "Exit status 1 when an error exceeds --tolerance. Example: tsize validate gpt2")
     p.add_argument("model", nargs="?", default=None, help="catalog name, .toml model file or Hugging Face config.json")
     p.add_argument("--all", action="store_true", help="every model of the catalog")
-    p.add_argument("--batch-size", type=_positive_int, default=1, help="micro-batch measured (default 1)")
-    p.add_argument("--seq-len", type=_positive_int, default=None,
+    p.add_argument("--batch-size", type=_integer, default=1, help="micro-batch measured (default 1)")
+    p.add_argument("--seq-len", type=_integer, default=None,
                    help="sequence length measured (default min(n_ctx, 1024); 64 for mixtures of experts)")
     p.add_argument("--tolerance", type=_number, default=0.05, help="largest acceptable relative error (default 0.05)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
@@ -376,21 +324,24 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
-                                   "and of a plain per-point Python loop over the same formulas.")
+                                   "and of a plain per-point Python loop over the same formulas. "
+                                   "Example: tsize bench --points 1e8")
     p.add_argument("--spec", default=None, help="sweep spec to time (default sweeps/capacity.toml)")
     p.add_argument("--points", type=_number, default=None,
                    help="grow the grid to at least this many points (repeats the tokens axis)")
-    p.add_argument("--sample", type=_positive_int, default=2000, help="points timed in the scalar loop")
+    p.add_argument("--sample", type=_integer, default=2000, help="points timed in the scalar loop")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
-    p = sub.add_parser("docs", help="regenerate README sections (outputs, inputs, commands; accuracy, bench)",
-                       description="Rewrite the generated sections of README.md from the code.")
+    p = sub.add_parser("docs", help="regenerate the generated docs (README sections, docs/reference.md)",
+                       description="Rewrite the generated sections of README.md and docs/reference.md from the code "
+                                   "and say which changed. Example: tsize docs --bench")
     p.add_argument("--accuracy", action="store_true", help="also rerun tsize validate --all (minutes)")
     p.add_argument("--bench", action="store_true", help="also rerun tsize bench")
     p.add_argument("--points", type=_number, default=None, help="with --bench: also time a grid of this many points")
 
-    p = sub.add_parser("sweeps", help="list the sweeps in the store", description="List the stored sweeps.")
-    p.add_argument("--db", default=None, help=db_help)
+    p = sub.add_parser("sweeps", help="list the sweeps in the store",
+                       description="List the stored sweeps. Example: tsize sweeps --db outputs/tsize.duckdb")
+    _db(p)
     return parser
 
 

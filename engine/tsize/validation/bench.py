@@ -63,7 +63,7 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
 
     from tsize import frames as sweep
     from tsize import store
-    from tsize.api import point as one_point  # noqa: F401  (imports shared by every phase)
+    from tsize.point import point as one_point  # noqa: F401  (imports shared by every phase)
     from tsize.grid import Grid
 
     spec = _spec(spec_path, points)

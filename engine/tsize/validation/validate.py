@@ -21,7 +21,7 @@ import math
 from typing import Any
 
 from tsize import catalog
-from tsize.api import size
+from tsize.point import size
 from tsize.catalog import resolve
 from tsize.model import ModelConfig
 
