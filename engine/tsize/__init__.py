@@ -5,7 +5,7 @@ The formulas live in small modules of pure numpy functions (``params``,
 ``evaluate`` composes them into the outputs declared in ``registry``.
 """
 
-__version__ = "0.1.0"
+from tsize.version import __version__  # noqa: E402
 
 from tsize.api import size  # noqa: E402
 

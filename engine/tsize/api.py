@@ -19,13 +19,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tsize import __version__, catalog
+from tsize import catalog
 from tsize.catalog import DTYPES
 from tsize.errors import TsizeError
 from tsize.grid import DEFAULT_DTYPE, Grid
 from tsize.model import ModelConfig
 from tsize.point import axes_for, point, rows, size
 from tsize.registry import INPUTS, OUTPUTS, TIERS, home_tier, input_
+from tsize.version import __version__
 
 if TYPE_CHECKING:
     import polars as pl

@@ -39,14 +39,15 @@ import numpy as np
 import polars as pl
 import pyarrow as pa
 
-from tsize import __version__, catalog
+from tsize import catalog
 from tsize.errors import TsizeError
+from tsize.frames import CHUNK_POINTS
 from tsize.grid import LABELS, Box, Grid, column_kind
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from tsize.spec import Spec
+from tsize.version import __version__
 
 DEFAULT_DB = Path("outputs") / "tsize.duckdb"
-CHUNK_POINTS = 1 << 18
 #: DuckDB buffer-manager cap; big transactions spill to disk instead of growing RSS.
 MEMORY_LIMIT = "256MB"
 
