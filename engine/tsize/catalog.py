@@ -21,6 +21,7 @@ from typing import Any
 from tsize import model as model_mod
 from tsize.errors import TsizeError
 from tsize.model import ModelConfig
+from tsize.registry import PRECISION_BITS
 
 GIB = 2**30
 MIB = 2**20
@@ -197,8 +198,7 @@ def gpus() -> dict[str, Gpu]:
     return out
 
 
-_BITS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits", "residual_bits",
-         "softmax_bits", "loss_bits")
+_BITS = PRECISION_BITS
 DTYPES = ("float32", "bfloat16", "float16")
 
 

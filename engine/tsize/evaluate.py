@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from tsize.formulas import activations, flops, memory, parallel, params, sequence, training
-from tsize.registry import OUTPUT_NAMES
+from tsize.registry import OUTPUT_NAMES, PRECISION_BITS
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
 #: ~30 B + name ~30 B + padding to 64-byte alignment ~32 B, central-directory
@@ -36,8 +36,7 @@ MODEL_FIELDS = (
     "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "residual_dropout", "mask_buffer",
     "heads_divide",
 )
-PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
-                    "residual_bits", "softmax_bits", "loss_bits")
+PRECISION_FIELDS = PRECISION_BITS
 OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
 GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_per_hour", "peak_flops_per_s")
 NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",

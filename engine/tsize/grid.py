@@ -22,7 +22,7 @@ from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
-from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIERS
+from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, PRECISION_BITS, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
 
@@ -94,8 +94,7 @@ class Grid:
             dtype = bool if name in ("heads_divide",) else np.int64
             self._put(name, "model", [f[name] for f in fields], dtype)
         recipes = [catalog.lookup("precision", p) for p in self.values["precision"]]
-        for name in ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
-                     "residual_bits", "softmax_bits", "loss_bits"):
+        for name in PRECISION_BITS:
             self._put(name, "precision", [getattr(r, name) for r in recipes])
         opts = [catalog.lookup("optimizer", o) for o in self.values["optimizer"]]
         self._put("n_states", "optimizer", [o.n_states for o in opts])

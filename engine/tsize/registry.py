@@ -141,6 +141,10 @@ INPUTS: tuple[Input, ...] = (
 
 INPUT_NAMES = tuple(i.name for i in INPUTS)
 
+#: Bit widths a precision recipe sets (catalogs/precisions.toml fields; resolved inputs of the evaluator).
+PRECISION_BITS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
+                  "residual_bits", "softmax_bits", "loss_bits")
+
 #: Attributes of the model shown after ``model`` in frames and in ``results`` (ModelConfig properties).
 MODEL_ATTRIBUTES = ("family", "n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff", "vocab_size",
                     "n_ctx", "n_experts", "top_k")

@@ -281,7 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("spec", help="sweep spec file (TOML)")
     _db(p)
     p.add_argument("--chunk-points", type=_integer, default=None, metavar="N",
-                   help="grid points per chunk, bounds memory (default 2^18)")
+                   help="grid points per chunk, bounds memory (default: tsize.frames.CHUNK_POINTS)")
     _wait(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 

@@ -31,6 +31,7 @@ import io
 import math
 from typing import Any
 
+from tsize import catalog
 from tsize.errors import TsizeError
 from tsize.model import ModelConfig
 
@@ -43,7 +44,8 @@ except ImportError:  # pragma: no cover - exercised only without the extra
 
 INSTALL_HINT = "PyTorch and transformers are needed to measure models: pip install -e '.[validate]'"
 
-DTYPES = {"float32": "float32", "bfloat16": "bfloat16", "float16": "float16"}
+#: The compute dtypes a model can be built in: the catalog's (each is also the name of a torch dtype).
+DTYPES = catalog.DTYPES
 
 
 def require() -> None:
@@ -208,7 +210,9 @@ def build(m: ModelConfig, *, attention: str = "flash", dropout: float = 0.0, dty
     """
     require()
     previous = torch.get_default_dtype()
-    torch.set_default_dtype(getattr(torch, DTYPES[dtype]))
+    if dtype not in DTYPES:
+        raise TsizeError(f"unknown dtype {dtype!r}; valid: {', '.join(DTYPES)}")
+    torch.set_default_dtype(getattr(torch, dtype))
     try:
         if uses_nanogpt(m):
             model = NanoGPT(m, flash=attention == "flash", dropout=dropout)
