@@ -31,6 +31,14 @@ SMALL_MODELS = {
 }
 
 
+@pytest.fixture
+def torch():
+    """PyTorch (and transformers), or a skip with the reason: these tests measure the real model."""
+    reason = "needs PyTorch and transformers to measure the real model: pip install -e '.[test]'"
+    pytest.importorskip("transformers", reason=reason)
+    return pytest.importorskip("torch", reason=reason)
+
+
 @pytest.fixture(params=sorted(SMALL_MODELS))
 def small_model(request):
     return SMALL_MODELS[request.param]

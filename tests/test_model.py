@@ -15,6 +15,7 @@ DATA = Path(__file__).parent / "data"
 HF_CONFIGS = sorted(DATA.glob("*.config.json"))
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("path", HF_CONFIGS, ids=lambda p: p.name)
 def test_hf_config_count_equals_transformers(path):
     """Our reading of config.json counts what transformers builds from the same file."""
@@ -37,6 +38,7 @@ def test_hf_config_fields():
     assert g.implementation == "hf" and g.mlp_activation == "gelu_new" and g.d_ff == 3072
 
 
+@pytest.mark.usefixtures("torch")
 def test_hf_gpt2_activations_match_transformers():
     """A config.json GPT-2 is measured as transformers' GPT2LMHeadModel (Python gelu_new, fp32 loss)."""
     g = resolve(str(DATA / "gpt2.config.json"))
@@ -45,6 +47,7 @@ def test_hf_gpt2_activations_match_transformers():
         pytest.approx(measured, rel=0.05)
 
 
+@pytest.mark.usefixtures("torch")
 def test_toml_model_file():
     m = resolve(str(DATA / "tiny-model.toml"))
     assert (m.name, m.kv_heads, m.rmsnorm, m.tied_embeddings) == ("tiny-llama", 2, True, False)

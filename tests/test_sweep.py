@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import polars as pl
 import pytest
+from tsize import catalog
 from tsize import frames as sweep
 from tsize import spec as spec_mod
 from tsize.api import size
@@ -26,10 +27,55 @@ SMALL_SPEC = {
 }
 
 
-def test_vectorized_equals_scalar_loop():
-    """Every output of every point of a 3 x 2^10 grid equals a one-point evaluation."""
+def _reference(row: dict) -> dict:
+    """A few outputs of one point, from the papers' closed forms in plain Python: an oracle independent of
+    tsize.formulas and evaluate (only catalog facts are shared).
+
+    GPT-2 (nanoGPT: LayerNorm and linear biases, learned positions, tied head; Radford et al. 2019) and
+    LLaMA/Mixtral (RMSNorm, no biases, SwiGLU experts, untied head; Touvron et al. 2023, Jiang et al. 2024);
+    FLOPs 2mkn per matmul with attention over the full T x T (Kaplan et al. 2020, Table 1); 6ND and 8ND.
+    """
+    L, d, H, K, hd, f, V = (row[k] for k in ("n_layer", "d_model", "n_head", "n_kv_head", "head_dim", "d_ff",
+                                             "vocab_size"))
+    E, k, T, B = row["n_experts"], row["top_k"], row["seq_len"], row["batch_size"]
+    if row["family"] == "gpt2":
+        block = 2 * 2 * d + (3 * d * d + 3 * d) + (d * d + d) + (d * f + f) + (f * d + d)
+        total = V * d + row["n_ctx"] * d + L * block + 2 * d
+        active, mlp_flops = total, 2 * 2 * d * f
+    else:
+        expert = 3 * d * f
+        block = 2 * d + d * H * hd + 2 * d * K * hd + H * hd * d + E * expert + (d * E if E > 1 else 0)
+        total = V * d + L * block + d + V * d
+        active, mlp_flops = total - L * (E - k) * expert, k * 2 * expert
+    layer = 2 * d * (H + 2 * K) * hd + 2 * 2 * T * H * hd + 2 * H * hd * d + mlp_flops + (2 * d * E if E > 1 else 0)
+    recipe = catalog.lookup("precision", row["precision"])
+    peak = catalog.lookup("gpu", row["gpu"]).peak_flops_per_s.get(recipe.peak, math.nan)
+    executed = (8 if row["recompute"] == "full" else 6) * active * row["tokens"]
+    mp = row["tp"] * row["pp"]
+    return {
+        "params_total": total, "params_active": active, "flops_forward": float(B * T * (L * layer + 2 * d * V)),
+        "weights_bytes": total * recipe.param_bits / 8, "gradients_bytes": total * recipe.grad_bits / 8,
+        "train_flops": 6 * active * row["tokens"], "train_hardware_flops": executed,
+        "train_time_s": executed / (row["n_gpus"] * peak * row["assumed_mfu"]),
+        "data_parallel": row["n_gpus"] / mp if row["n_gpus"] % mp == 0 else math.nan,
+    }
+
+
+def test_vectorized_equals_an_independent_scalar_reference():
+    """Sampled points of a 3 x 2^10 grid, evaluated vectorized, against the closed forms of ``_reference``."""
     df = sweep.frame(SMALL_SPEC)
     assert df.height == 3 * 2**10
+    for row in df.sample(n=60, seed=1).iter_rows(named=True):
+        for name, expected in _reference(row).items():
+            if math.isnan(expected):
+                assert row[name] is None or math.isnan(row[name]), name
+            else:
+                assert row[name] == pytest.approx(expected, rel=1e-12), (name, row["model"])
+
+
+def test_frame_rows_equal_one_point_evaluations():
+    """Every output of sampled rows of the frame equals ``size`` at that point (the sweep and one-point paths)."""
+    df = sweep.frame(SMALL_SPEC)
     assert df.columns == list(frame_columns())
     rows = df.sample(n=60, seed=1).iter_rows(named=True)
     for row in rows:

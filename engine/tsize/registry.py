@@ -178,9 +178,9 @@ def home_tier(axis: str) -> str:
 
 
 _P = "parameters"
-_NANO = "nanoGPT model.py; tests/test_params.py (PyTorch count)"
+_NANO = "nanoGPT model.py; tests/formulas/test_params.py (PyTorch count)"
 _SEED = "seed notebook (nanoGPT transformer_sizing.ipynb)"
-_KORT = "Korthikanti et al. 2022, sec. 4.1; tests/test_activations.py (saved_tensors_hooks)"
+_KORT = "Korthikanti et al. 2022, sec. 4.1; tests/formulas/test_activations.py (saved_tensors_hooks)"
 _ZERO = "Rajbhandari et al. 2020 (ZeRO), sec. 3.1 and 5"
 _MEG = "Narayanan et al. 2021; Korthikanti et al. 2022 (Megatron-LM)"
 
@@ -226,7 +226,7 @@ OUTPUTS: tuple[Output, ...] = (
            "Kaplan et al. 2020, Table 1; FlopCounterMode"),
     Output("flops_backward", "FLOP", "steps", "float64", "Backward: 2 x forward", "Kaplan et al. 2020, sec. 2.1"),
     Output("flops_iteration", "FLOP", "steps", "float64", "Forward + backward of one micro-batch (non-causal)",
-           "FlopCounterMode; tests/test_flops.py"),
+           "FlopCounterMode; tests/formulas/test_flops.py"),
     Output("flops_iteration_causal", "FLOP", "steps", "float64",
            "As flops_iteration with attention scores and values halved (causal accounting)", "Dao 2023"),
     Output("flops_palm_iteration", "FLOP", "steps", "float64", "PaLM estimate (6N + 12*L*H*Q*T) * B*T",
@@ -248,9 +248,9 @@ OUTPUTS: tuple[Output, ...] = (
            "Weights + buffers + copies + gradients + optimizer + activations, one device", _SEED),
     Output("memory_peak_bytes", "bytes", "steps", "float64",
            "Estimated peak allocated memory of an iteration, one device (torch.cuda.max_memory_allocated)",
-           "tsize/formulas/memory.py peak; tests/test_memory.py (seed's measured peaks)"),
+           "tsize/formulas/memory.py peak; tests/formulas/test_memory.py (seed's measured peaks)"),
     Output("checkpoint_bytes", "bytes", "steps", "float64", "nanoGPT-style torch.save of model and optimizer",
-           "tests/test_memory.py (real torch.save)"),
+           "tests/formulas/test_memory.py (real torch.save)"),
     # --- per training run -------------------------------------------------
     Output("peak_flops_per_s", "FLOP/s", "runs", "float64", "GPU dense peak for the recipe's dtype (NaN: unsupported)",
            "catalogs/gpus.toml"),

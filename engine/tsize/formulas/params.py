@@ -8,7 +8,7 @@ counted in one call.
 The counts equal ``sum(p.numel() for p in model.parameters())`` of the
 reference PyTorch implementations (nanoGPT's ``GPT`` for the gpt2 family,
 Hugging Face ``transformers`` classes for the others), with tied weights
-counted once; ``tests/test_params.py`` checks this against real PyTorch.
+counted once; ``tests/formulas/test_params.py`` checks this against real PyTorch.
 """
 
 from __future__ import annotations

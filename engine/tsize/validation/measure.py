@@ -345,7 +345,7 @@ def _fake_is_data():
     sequences. Our inputs have no padding and no packing, so here the mask
     is skipped exactly when it would be for real tensors (causal, no
     padding, no local window) and packing detection answers "none".
-    ``tests/test_measure.py`` checks that fake and real measurements agree.
+    ``tests/validation/test_measure.py`` checks that fake and real measurements agree.
     """
     import transformers.masking_utils as masking
 

@@ -38,15 +38,46 @@ def test_seed_time_to_train_with_a_real_h100_peak():
 
 
 def test_cost_and_energy_hand_worked():
+    """gpt2-xl (N = 1,557,611,200) on 300e9 tokens, 8 H100 SXM at MFU 0.3; catalogs/gpus.toml: 989e12 FLOP/s
+    bf16 dense, 700 W, $30,000, $6.88 per GPU-hour.
+
+    t = 6ND / (n * peak * mfu) = 2.80370016e21 / 2.3736e15 = 1,181,201.618 s; GPU time 8t = 9,449,612.94 GPU*s
+    = 2,624.892 GPU-h; cloud 2,624.892 x 6.88 = $18,059.26; purchase 8 x 30,000; energy
+    700 x 8 x t x 1.5 = 9.922094e9 J = 2,756.137 kWh, at $0.2/kWh $551.23.
+    """
     row = size("gpt2-xl", tokens=300e9, n_gpus=8, assumed_mfu=0.3, gpu="nvidia_h100_sxm", pue=1.5,
                usd_per_kwh=0.2)
-    gpu = catalog.gpus()["nvidia_h100_sxm"]
-    hours = row["train_time_s"] * 8 / 3600
-    assert row["gpu_time_s"] == pytest.approx(row["train_time_s"] * 8)
-    assert row["cost_usd"] == pytest.approx(hours * gpu.cloud_usd_per_hour)
-    assert row["purchase_usd"] == 8 * gpu.price_usd
-    assert row["energy_j"] == pytest.approx(700 * 8 * row["train_time_s"] * 1.5)
-    assert row["energy_usd"] == pytest.approx(row["energy_j"] / 3.6e6 * 0.2)
+    assert row["train_flops"] == 2.80370016e21
+    assert row["train_time_s"] == pytest.approx(1_181_201.618, rel=1e-9)
+    assert row["gpu_time_s"] == pytest.approx(9_449_612.94, rel=1e-9)
+    assert row["cost_usd"] == pytest.approx(18_059.26, rel=1e-6)
+    assert row["purchase_usd"] == 240_000
+    assert row["energy_j"] == pytest.approx(9.922094e9, rel=1e-6)
+    assert row["energy_usd"] == pytest.approx(551.23, rel=1e-5)
+
+
+@pytest.mark.parametrize("function,kwargs,expected", [
+    (training.model_flops, dict(params=1e9, tokens=1e12), 6e21),
+    (training.time_s, dict(flops=8e18, peak_flops_per_s=1e15, mfu=0.5, n_gpus=4), 4000.0),
+    (training.gpu_time_s, dict(time_s=3600.0, n_gpus=8), 28_800.0),
+    (training.gpu_hours, dict(gpu_time_s=28_800.0), 8.0),
+    (training.cloud_cost_usd, dict(gpu_hours=8.0, usd_per_gpu_hour=2.5), 20.0),
+    (training.purchase_cost_usd, dict(n_gpus=8, price_usd=30_000.0), 240_000.0),
+    (training.energy_j, dict(tdp_w=700.0, n_gpus=8, time_s=3600.0, pue=1.5), 30_240_000.0),
+    (training.energy_cost_usd, dict(energy_j=30_240_000.0, usd_per_kwh=0.2), 1.68),  # 8.4 kWh
+    (training.mfu, dict(flops_per_iteration=1e15, grad_accum=4, iter_time_s=10.0, peak_flops_per_s=1e15), 0.4),
+    (training.hfu, dict(mfu=0.3, model_flops=6.0, hardware_flops=8.0), 0.4),
+    (training.mfu_at_hfu, dict(hfu=0.4, model_flops=6.0, hardware_flops=8.0), 0.3),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_hand_worked(function, kwargs, expected):
+    assert function(**kwargs) == pytest.approx(expected, rel=1e-12)
+
+
+@pytest.mark.parametrize("recompute,expected", [(0, 6e21), (2, 8e21), (1, 6e21 + 1e12 * 4 * 2 * 4 * 8 * 16)])
+def test_hardware_flops_hand_worked(recompute, expected):
+    """N = 1e9, D = 1e12; selective recomputation adds 4*L*H*hd*T per token (L=2, H=4, hd=8, T=16)."""
+    assert training.hardware_flops(params=1e9, tokens=1e12, recompute=recompute, n_layer=2, n_head=4, head_dim=8,
+                                   seq_len=16) == pytest.approx(expected, rel=1e-12)
 
 
 def test_unsupported_dtype_gives_nan_and_no_fit():

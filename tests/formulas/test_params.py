@@ -14,12 +14,14 @@ COMPONENTS = ("params_token_embedding", "params_position_embedding", "params_att
               "params_router", "params_norm", "params_lm_head")
 
 
+@pytest.mark.usefixtures("torch")
 @pytest.mark.parametrize("name", list(catalog.models()))
 def test_catalog_model_count_equals_pytorch(name):
     model = catalog.models()[name]
     assert size(model)["params_total"] == measure.param_count(model)
 
 
+@pytest.mark.usefixtures("torch")
 def test_small_model_count_equals_pytorch(small_model):
     assert size(small_model)["params_total"] == measure.param_count(small_model)
 

@@ -9,7 +9,9 @@ import pytest
 from tsize.cli.main import main
 from tsize.validation import measure, validate
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parent.parent / "data"
+
+pytestmark = pytest.mark.usefixtures("torch")
 
 
 def test_small_catalog_model_end_to_end(capsys):
