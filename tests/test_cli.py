@@ -84,3 +84,77 @@ def test_console_script_installed():
     result = subprocess.run([sys.executable, "-m", "tsize.cli.main", "size", "gpt2-tiny", "--json"], capture_output=True,
                             text=True, check=True)
     assert json.loads(result.stdout)["params_total"] == 14_478_592
+
+
+def _size_options() -> dict[str, object]:
+    from tsize.cli.main import build_parser
+
+    sub = next(a for a in build_parser()._actions if a.__class__.__name__ == "_SubParsersAction")
+    return {flag: action for action in sub.choices["size"]._actions for flag in action.option_strings}
+
+
+def test_every_registry_input_is_an_option_of_size():
+    from tsize.registry import INPUTS
+
+    options = _size_options()
+    for spec in INPUTS:
+        if spec.name == "model":
+            continue
+        action = options[f"--{spec.name.replace('_', '-')}"]
+        assert action.dest == spec.name and action.default is None  # the registry's default applies
+        assert spec.description in action.help
+        if spec.valid():
+            assert spec.valid() in action.help
+
+
+@pytest.mark.parametrize("old,new", [("--mfu", "--assumed-mfu"), ("--iter-time", "--iter-time-s"),
+                                     ("--zero", "--zero-stage"), ("--n-gpus", "--n-gpus"), ("--dtype", "--dtype")])
+def test_old_spellings_still_work(old, new):
+    options = _size_options()
+    assert options[old] is options[new]
+
+
+@pytest.mark.parametrize("argv,column,expected", [
+    (["--dropout", "0.1", "--dropout-mask-bytes", "4"], "dropout_mask_bytes", 4.0),
+    (["--overhead-bytes", "0"], "overhead_bytes", 0.0),
+    (["--allocator-slack", "0.2"], "allocator_slack", 0.2),
+    (["--tp", "2", "--sequence-parallel"], "sequence_parallel", True),
+    (["--no-sequence-parallel"], "sequence_parallel", False),
+    (["--mfu", "0.5"], "assumed_mfu", 0.5),
+    (["--zero", "3"], "zero_stage", 3),
+])
+def test_inputs_reach_the_outputs(capsys, argv, column, expected):
+    code, out, _ = run(capsys, "size", "gpt2", "--json", *argv)
+    assert code == 0 and json.loads(out)[column] == expected
+
+
+def test_overhead_and_slack_change_the_requirement(capsys):
+    """memory_required = peak x (1 + slack) + overhead, so these two options must move it by hand-worked amounts."""
+    rows = [json.loads(run(capsys, "size", "gpt2", "--json", *a)[1]) for a in
+            (["--overhead-bytes", "0", "--allocator-slack", "0"], ["--overhead-bytes", "1000", "--allocator-slack", "0.5"])]
+    peak = rows[0]["memory_per_gpu_bytes"]
+    assert rows[0]["memory_required_bytes"] == peak
+    assert rows[1]["memory_required_bytes"] == pytest.approx(peak * 1.5 + 1000)
+
+
+def test_a_new_registry_input_becomes_an_option(monkeypatch, capsys):
+    """What other modules add to registry.INPUTS appears on the command line with no CLI edit."""
+    from tsize import api
+    from tsize.registry import Input
+
+    extra = Input("global_batch_size", "int", 0, "sequences", "Sequences per optimizer step (0: B x dp)", minimum=0)
+    monkeypatch.setattr(api, "INPUTS", api.INPUTS + (extra,))
+    action = _size_options()["--global-batch-size"]
+    assert action.dest == "global_batch_size" and "valid: >= 0" in action.help and "default 0" in action.help
+
+
+def test_docs_says_what_changed(capsys, monkeypatch, tmp_path):
+    from tsize.cli import docs
+
+    readme, reference = tmp_path / "README.md", tmp_path / "reference.md"
+    readme.write_text(docs.README.read_text())
+    reference.write_text(docs.REFERENCE.read_text())
+    monkeypatch.setattr(docs, "README", readme)
+    monkeypatch.setattr(docs, "REFERENCE", reference)
+    code, out, _ = run(capsys, "docs")
+    assert code == 0 and out == f"{readme}: already current\n{reference}: already current\n"

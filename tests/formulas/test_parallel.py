@@ -129,3 +129,63 @@ def test_min_gpus_is_the_fewest_that_fit():
                             n_gpus=n - 1)["fits"]
     never = size("llama-2-70b", gpu="nvidia_h100_sxm", zero_stage=0, n_gpus=8)
     assert never["min_gpus"] == float("inf")
+
+
+# --- each formula on its own, hand-worked ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n_gpus,tp,pp,expected", [(8, 2, 2, 2.0), (64, 8, 1, 8.0), (6, 4, 1, float("nan"))])
+def test_data_parallel(n_gpus, tp, pp, expected):
+    assert parallel.data_parallel(n_gpus=n_gpus, tp=tp, pp=pp) == pytest.approx(expected, nan_ok=True)
+
+
+def test_gpu_share():
+    """A quarter of the parameters on the busiest GPU holds a quarter of each state."""
+    assert parallel.gpu_share(params_per_gpu=31_109_952, params_total=124_439_808) == 0.25
+
+
+@pytest.mark.parametrize("zero_stage,stage,expected", [(0, 1, 12.0), (1, 1, 3.0), (2, 3, 12.0), (3, 3, 3.0)])
+def test_zero_shard(zero_stage, stage, expected):
+    assert parallel.zero_shard(value=12.0, dp=4.0, zero_stage=zero_stage, stage=stage) == expected
+
+
+def test_zero3_gather():
+    """Two blocks of 7,087,872 parameters at 16 bits, split 2 ways by tp: 2 * 7,087,872 / 2 * 2 bytes."""
+    assert parallel.zero3_gather(layer=7_087_872, tp=2, zero_stage=3, param_bits=16) == 14_175_744
+    assert parallel.zero3_gather(layer=7_087_872, tp=2, zero_stage=2, param_bits=16) == 0
+
+
+@pytest.mark.parametrize("fixed,sharded,budget,expected", [
+    (10.0, 40.0, 20.0, 4.0),  # 10 + 40/4 = 20 <= 20, 10 + 40/3 > 20
+    (10.0, 41.0, 20.0, 5.0),
+    (10.0, 0.0, 20.0, 1.0),  # nothing sharded: one replica fits
+    (20.0, 5.0, 20.0, float("inf")),  # no room left for any share
+])
+def test_min_data_parallel(fixed, sharded, budget, expected):
+    assert parallel.min_data_parallel(fixed=fixed, sharded=sharded, budget=budget) == expected
+
+
+@pytest.mark.parametrize("usable,fixed,per_sample,room_ok,valid,expected", [
+    (100.0, 20.0, 7.0, True, True, 11.0),  # floor(80 / 7)
+    (100.0, 20.0, 80.0, True, True, 1.0),
+    (100.0, 120.0, 7.0, True, True, 0.0),  # states alone overflow: at least 0
+    (100.0, 20.0, 7.0, False, True, 0.0),
+    (100.0, 20.0, 7.0, True, False, 0.0),
+])
+def test_max_micro_batch(usable, fixed, per_sample, room_ok, valid, expected):
+    assert parallel.max_micro_batch(usable=usable, fixed=fixed, per_sample=per_sample, room_ok=room_ok,
+                                    valid=valid) == expected
+
+
+@pytest.mark.parametrize("tp,pp,min_dp,buildable,expected", [
+    (8, 2, 4.0, True, 64.0), (1, 1, float("inf"), True, float("inf")), (2, 1, 3.0, False, float("nan"))])
+def test_min_gpus(tp, pp, min_dp, buildable, expected):
+    assert parallel.min_gpus(tp=tp, pp=pp, min_dp=min_dp, buildable=buildable) == pytest.approx(expected, nan_ok=True)
+
+
+def test_formulas_broadcast():
+    """Arrays in, arrays out, elementwise as the scalar calls."""
+    import numpy as np
+
+    got = parallel.max_micro_batch(usable=np.array([100.0, 100.0]), fixed=np.array([[20.0], [120.0]]),
+                                   per_sample=7.0, room_ok=True, valid=True)
+    assert got.tolist() == [[11.0, 11.0], [0.0, 0.0]]

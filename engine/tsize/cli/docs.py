@@ -127,8 +127,10 @@ def section(text: str, name: str) -> str:
 
 
 def update(parser: argparse.ArgumentParser, *, with_accuracy: bool = False, with_bench: bool = False,
-           points: float | None = None, readme: Path = README, reference: Path = REFERENCE) -> dict[str, list[str]]:
+           points: float | None = None, readme: Path | None = None, reference: Path | None = None
+           ) -> dict[str, list[str]]:
     """Rewrite every generated section; return, per file, the sections whose text changed (empty: none did)."""
+    readme, reference = readme or README, reference or REFERENCE
     makers = sections(parser)
     makers = {readme: dict(makers[README]), reference: makers[REFERENCE]}
     if with_accuracy:

@@ -100,7 +100,7 @@ def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes):
 
 
 def residual_masks(*, dropout, residual_dropout):
-    """1 when residual and embedding dropout masks are saved (GPT-2 style, ``dropout > 0``), else 0."""
+    """Whether residual and embedding dropout masks are saved [0 or 1]: 1 GPT-2 style with ``dropout > 0``."""
     return (_f(dropout) > 0) * _f(residual_dropout)
 
 

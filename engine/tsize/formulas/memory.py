@@ -113,7 +113,7 @@ def usable(*, memory_bytes, allocator_slack, overhead_bytes):
 
 
 def fits(*, required, memory_bytes):
-    """True when the run fits the device's memory."""
+    """Whether the run fits the device's memory [bool]: ``required <= memory_bytes``."""
     return required <= memory_bytes
 
 

@@ -1,0 +1,101 @@
+"""The registry: every input and output declared once, completely, and checked values."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import math
+import pkgutil
+import re
+
+import pytest
+import tsize.formulas
+from tsize.errors import TsizeError
+from tsize.registry import (INPUT_NAMES, INPUTS, OUTPUT_NAMES, OUTPUTS, PARENTS, TIERS, frame_columns, home_tier,
+                            input_, output)
+
+FORMULA_MODULES = [importlib.import_module(f"tsize.formulas.{m.name}") for m in pkgutil.iter_modules(
+    tsize.formulas.__path__)]
+FORMULAS = [(m.__name__.rsplit(".", 1)[1], name, f) for m in FORMULA_MODULES
+            for name, f in inspect.getmembers(m, inspect.isfunction) if not name.startswith("_")
+            and f.__module__ == m.__name__]
+
+
+def test_names_are_unique_and_do_not_collide():
+    assert len(set(INPUT_NAMES)) == len(INPUTS) and len(set(OUTPUT_NAMES)) == len(OUTPUTS)
+    assert not set(INPUT_NAMES) & set(OUTPUT_NAMES)
+    assert len(set(frame_columns())) == len(frame_columns())
+
+
+@pytest.mark.parametrize("spec", OUTPUTS, ids=lambda o: o.name)
+def test_every_output_is_declared_completely(spec):
+    assert spec.tier in TIERS and spec.dtype in ("int64", "float64", "bool")
+    assert spec.description and spec.reference, "every output cites where its formula comes from"
+    assert spec.unit or spec.dtype == "bool"
+    if spec.unit in ("bytes", "FLOP", "s", "USD", "J", "W"):  # base units, named in the column
+        assert spec.name.endswith(("_bytes", "_s", "_usd", "_j", "_w")) or "flops" in spec.name
+
+
+@pytest.mark.parametrize("spec", INPUTS, ids=lambda i: i.name)
+def test_every_input_default_is_valid(spec):
+    assert spec.kind in ("model", "catalog", "choice", "int", "float", "bool")
+    assert spec.description
+    if spec.default is not None and spec.kind not in ("model", "catalog"):
+        checked = spec.check(spec.default)
+        assert checked == spec.default or (math.isnan(checked) and math.isnan(spec.default))
+    if spec.choices:
+        assert spec.default in spec.choices
+
+
+def test_tiers_name_inputs_and_parents():
+    assert set(PARENTS) == set(TIERS)
+    for tier, axes in TIERS.items():
+        assert set(axes) <= set(INPUT_NAMES), tier
+        for parent in PARENTS[tier]:
+            assert set(TIERS[parent]) <= set(axes), (tier, parent)
+    assert TIERS["points"] == INPUT_NAMES
+    assert home_tier("model") == "models" and home_tier("gpu") == "gpus" and home_tier("tp") == "shards"
+
+
+@pytest.mark.parametrize("name,value,message", [
+    ("batch_size", 0, "batch_size 0 is out of range; valid: >= 1"),
+    ("batch_size", 1.5, "batch_size must be an integer, got 1.5"),
+    ("batch_size", True, "batch_size must be a number, got True"),
+    ("assumed_mfu", 1.5, "assumed_mfu 1.5 is out of range; valid: > 0 and <= 1"),
+    ("tokens", math.nan, "tokens nan is out of range; valid: > 0"),
+    ("attention", "sparse", "attention 'sparse' is not valid; valid: naive, flash"),
+    ("zero_stage", 4, "zero_stage 4 is not valid; valid: 0, 1, 2, 3"),
+    ("sequence_parallel", 1, "sequence_parallel must be true or false, got 1"),
+])
+def test_check_refuses_with_one_line_naming_the_valid_values(name, value, message):
+    with pytest.raises(TsizeError) as info:
+        input_(name).check(value)
+    assert str(info.value) == message
+
+
+def test_check_converts():
+    assert input_("batch_size").check(4.0) == 4 and isinstance(input_("batch_size").check(4.0), int)
+    assert isinstance(input_("tokens").check(10**12), float)
+    assert math.isnan(input_("iter_time_s").check(math.nan))  # NaN is this input's "not measured"
+
+
+def test_valid_words():
+    assert input_("assumed_mfu").valid() == "> 0 and <= 1"
+    assert input_("recompute").valid() == "none, selective, full"
+    assert input_("sequence_parallel").valid() == ""
+
+
+def test_unknown_names():
+    with pytest.raises(TsizeError, match="unknown input 'batch'; valid: model, precision"):
+        input_("batch")
+    with pytest.raises(TsizeError, match="unknown output 'flops'; valid: params_token_embedding"):
+        output("flops")
+
+
+@pytest.mark.parametrize("module,name,function", FORMULAS, ids=[f"{m}.{n}" for m, n, _ in FORMULAS])
+def test_every_formula_documents_its_unit_and_takes_keywords(module, name, function):
+    """pvlib style: a docstring with the unit in brackets; keyword-only arguments, never a config object."""
+    doc = inspect.getdoc(function) or ""
+    assert re.search(r"\[[^\]]+\]", doc), "unit in brackets"
+    kinds = {p.kind for p in inspect.signature(function).parameters.values()}
+    assert kinds <= {inspect.Parameter.KEYWORD_ONLY}
