@@ -21,7 +21,13 @@ def _i(x):
 
 
 def token_embedding(*, vocab_size, d_model):
-    """Token embedding table ``wte`` [parameters]: ``V * d``."""
+    """Token embedding table ``wte`` [parameters]: ``V * d``.
+
+    GPT-2's table, 50,257 tokens by 768 (Radford et al. 2019):
+
+    >>> int(token_embedding(vocab_size=50257, d_model=768))
+    38597376
+    """
     return _i(vocab_size) * d_model
 
 
