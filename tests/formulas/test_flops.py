@@ -92,3 +92,29 @@ def test_flops_are_float64_and_do_not_overflow():
     assert isinstance(row["train_flops"], float)
     assert row["train_flops"] == pytest.approx(6 * 405_853_388_800 * 15.6e12)
     assert row["train_flops"] > 2**63
+
+
+# --- each formula on its own, hand-worked: B=2, T=16 (32 tokens), d=8, 4 heads of 2, 2 KV heads, f=32 ---------
+
+@pytest.mark.parametrize("function,kwargs,expected", [
+    (flops.qkv, dict(tokens=32, d_model=8, n_head=4, n_kv_head=2, head_dim=2), 2 * 32 * 8 * 8 * 2),
+    (flops.attention_scores, dict(batch_size=2, seq_len=16, n_head=4, head_dim=2), 2 * 2 * 4 * 256 * 2),
+    (flops.attention_scores, dict(batch_size=2, seq_len=16, n_head=4, head_dim=2, causal=True), 4096),
+    (flops.attention_values, dict(batch_size=2, seq_len=16, n_head=4, head_dim=2), 8192),
+    (flops.attention_out, dict(tokens=32, d_model=8, n_head=4, head_dim=2), 4096),
+    (flops.mlp, dict(tokens=32, d_model=8, d_ff=32, gated_mlp=0, top_k=1), 32_768),  # up and down
+    (flops.mlp, dict(tokens=32, d_model=8, d_ff=32, gated_mlp=1, top_k=2), 98_304),  # gate, up, down; 2 experts
+    (flops.router, dict(tokens=32, d_model=8, n_experts=4), 2048),
+    (flops.router, dict(tokens=32, d_model=8, n_experts=1), 0),
+    (flops.lm_head, dict(tokens=32, d_model=8, vocab_size=100), 51_200),
+    (flops.layer, dict(qkv=1, attention_scores=2, attention_values=3, attention_out=4, mlp=5, router=6), 21),
+    (flops.forward, dict(layer=100, n_layer=3, lm_head=7), 307),
+    (flops.backward, dict(forward=307), 614),
+    # PaLM: 6N + 12*L*H*Q*T with N = 1e6, L=2, H=4, Q=2, T=16
+    (flops.palm_per_token, dict(params=1e6, n_layer=2, n_head=4, head_dim=2, seq_len=16), 6e6 + 3072),
+    (flops.recompute, dict(layer=100, attention_scores=10, attention_values=10, n_layer=3, recompute=0), 0),
+    (flops.recompute, dict(layer=100, attention_scores=10, attention_values=10, n_layer=3, recompute=1), 60),
+    (flops.recompute, dict(layer=100, attention_scores=10, attention_values=10, n_layer=3, recompute=2), 300),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_hand_worked(function, kwargs, expected):
+    assert function(**kwargs) == expected

@@ -128,3 +128,29 @@ def test_required_and_fit():
     assert not big["fits"]
     small = size("gpt2", gpu="nvidia_h100_sxm", n_gpus=1, batch_size=8)
     assert small["fits"] and small["memory_share"] < 0.2
+
+
+# --- each formula on its own, hand-worked ------------------------------------------------------------------------
+
+@pytest.mark.parametrize("function,kwargs,expected", [
+    (memory.weights, dict(params=1e9, param_bits=16), 2e9),
+    (memory.gradients, dict(params=1e9, grad_bits=32), 4e9),
+    # ZeRO sec. 3.1: mixed-precision Adam keeps K = 12 bytes per parameter (fp32 master, momentum, variance)
+    (memory.optimizer, dict(params=1e9, master_bits=32, n_states=2, state_bits=32), 12e9),
+    (memory.optimizer, dict(params=1e9, master_bits=0, n_states=0, state_bits=32), 0),  # plain SGD, fp32 weights
+    (memory.weight_copies, dict(params_matmul=1e9, copy_bits=16), 2e9),
+    (memory.mask_buffers, dict(n_layer=12, n_ctx=1024, present=1), 12 * 1024**2 * 4),
+    (memory.mask_buffers, dict(n_layer=12, n_ctx=1024, present=0), 0),
+    (memory.first_gradient, dict(vocab_size=50257, d_model=768, grad_bits=32), 154_389_504),
+    (memory.total, dict(weights=1, buffers=2, weight_copies=3, gradients=4, optimizer=5, activations=6), 21),
+    (memory.share, dict(part=20, memory_bytes=80), 0.25),
+    (memory.fits, dict(required=80, memory_bytes=80), True),
+    (memory.fits, dict(required=81, memory_bytes=80), False),
+    # 1,000 fp32 parameters in 10 tensors with Adam (2 states, a step tensor each), 256-byte records, 2 KiB config:
+    # data 1000*(32+64)/8 = 12,000; steps 4*10; records 10*(1+2+1) = 40 of 256 B; metadata 2,048
+    (memory.checkpoint, dict(params=1000, param_bits=32, master_bits=0, n_states=2, state_bits=32, step_tensor=1,
+                             tensors=10, buffers=0, buffer_tensors=0, record_bytes=256, metadata_bytes=2048),
+     12_000 + 40 + 40 * 256 + 2048),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_hand_worked(function, kwargs, expected):
+    assert function(**kwargs) == expected

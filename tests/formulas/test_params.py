@@ -91,3 +91,45 @@ def test_vectorized_over_configs_equals_scalar():
         for j, h in enumerate([1, 2, 4]):
             one = params.attention(d_model=dm, n_head=h, n_kv_head=h, head_dim=dm // h, qkv_bias=1, out_bias=0)
             assert got[i, j] == one == 4 * dm * dm + 3 * dm
+
+
+# --- each formula on its own, hand-worked ------------------------------------------------------------------------
+# GPT-2 124M as nanoGPT builds it (d=768, V=50,257, n_ctx=1,024, f=3,072, biases, tied head; Radford et al. 2019)
+# and LLaMA-2 7B (d=4,096, 32 heads of 128, f=11,008, V=32,000, SwiGLU, untied; Touvron et al. 2023, Table 1).
+
+@pytest.mark.parametrize("function,kwargs,expected", [
+    (params.token_embedding, dict(vocab_size=50257, d_model=768), 38_597_376),
+    (params.position_embedding, dict(n_ctx=1024, d_model=768, learned_positions=1), 786_432),
+    (params.position_embedding, dict(n_ctx=4096, d_model=4096, learned_positions=0), 0),
+    (params.norm, dict(d_model=768, norm_bias=1), 1_536),
+    (params.norm, dict(d_model=4096, norm_bias=0), 4_096),
+    # 768*2304 + 768*768 + 2304 + 768
+    (params.attention, dict(d_model=768, n_head=12, n_kv_head=12, head_dim=64, qkv_bias=1, out_bias=1), 2_362_368),
+    # 4096*(32+2*32)*128 + 32*128*4096
+    (params.attention, dict(d_model=4096, n_head=32, n_kv_head=32, head_dim=128, qkv_bias=0, out_bias=0), 67_108_864),
+    # 4096*(8+2*8)... grouped-query: llama-3-8b's 8 KV heads, 4096*(32+16)*128 + 4096*4096
+    (params.attention, dict(d_model=4096, n_head=32, n_kv_head=8, head_dim=128, qkv_bias=0, out_bias=0), 41_943_040),
+    (params.mlp, dict(d_model=768, d_ff=3072, gated_mlp=0, mlp_bias=1), 4_722_432),  # 2*768*3072 + 3072 + 768
+    (params.mlp, dict(d_model=4096, d_ff=11008, gated_mlp=1, mlp_bias=0), 135_266_304),  # 3*4096*11008
+    (params.router, dict(d_model=4096, n_experts=8), 32_768),
+    (params.router, dict(d_model=4096, n_experts=1), 0),
+    (params.lm_head, dict(vocab_size=32000, d_model=4096, tied_embeddings=0), 131_072_000),
+    (params.lm_head, dict(vocab_size=50257, d_model=768, tied_embeddings=1), 0),
+    (params.layer, dict(norm=1536, attention=2_362_368, mlp=4_722_432, router=0, n_experts=1), 7_087_872),
+    (params.total, dict(token_embedding=38_597_376, position_embedding=786_432, layer=7_087_872, n_layer=12,
+                        norm=1536, lm_head=0), 124_439_808),
+    # Mixtral 8x7B: 46,702,792,704 in all, 6 of 8 experts (3*4096*14336 each) idle in 32 layers: 12.9e9 active
+    (params.active, dict(total=46_702_792_704, mlp=176_160_768, n_layer=32, n_experts=8, top_k=2), 12_879_925_248),
+    (params.lookup, dict(token_embedding=38_597_376, position_embedding=786_432, tied_embeddings=1), 786_432),
+    (params.lookup, dict(token_embedding=131_072_000, position_embedding=0, tied_embeddings=0), 131_072_000),
+    # 124,439,808 - 786,432 - 25 norms of 1,536
+    (params.matmul, dict(total=124_439_808, lookup=786_432, norm=1536, n_layer=12), 123_614_976),
+    # nanoGPT: wte, wpe, 12 x (ln_1 w/b, c_attn w/b, c_proj w/b, ln_2 w/b, c_fc w/b, mlp.c_proj w/b), ln_f w/b
+    (params.tensors, dict(n_layer=12, norm_bias=1, fused_qkv=1, qkv_bias=1, out_bias=1, gated_mlp=0, mlp_bias=1,
+                          n_experts=1, learned_positions=1, tied_embeddings=1), 148),
+    # Hugging Face LLaMA: embed, 32 x (2 norms, q, k, v, o, gate, up, down), norm, lm_head
+    (params.tensors, dict(n_layer=32, norm_bias=0, fused_qkv=0, qkv_bias=0, out_bias=0, gated_mlp=1, mlp_bias=0,
+                          n_experts=1, learned_positions=0, tied_embeddings=0), 291),
+], ids=lambda v: getattr(v, "__name__", None))
+def test_hand_worked(function, kwargs, expected):
+    assert function(**kwargs) == expected
