@@ -99,3 +99,20 @@ def test_largest_batch_query_agrees_with_size(db):
     assert size("gpt2-xl", batch_size=row["largest_batch"], gpu="nvidia_a100_40gb_sxm", n_gpus=8)["fits"]
     assert row["largest_batch"] == 32 or not size("gpt2-xl", batch_size=row["largest_batch"] * 2,
                                                   gpu="nvidia_a100_40gb_sxm", n_gpus=8)["fits"]
+
+
+PATH_MENTION = re.compile(r"(?<![\w/.])((?:tests|engine|tsize|catalogs|sweeps|docs)/[\w./-]+\.(?:py|toml|md|png))")
+
+
+def _mentions():
+    sources = [ROOT / "README.md", ROOT / "docs" / "reference.md", *sorted((ROOT / "engine").rglob("*.py"))]
+    for source in sources:
+        for path in PATH_MENTION.findall(source.read_text()):
+            yield source.relative_to(ROOT), path
+
+
+@pytest.mark.parametrize("source,path", sorted(set(_mentions())), ids=lambda v: str(v))
+def test_mentioned_paths_exist(source, path):
+    """No stale references: every file a docstring, the README or the reference names exists."""
+    candidates = [ROOT / path, ROOT / "engine" / path]  # "tsize/..." is short for engine/tsize/...
+    assert any(c.exists() for c in candidates), f"{source} names {path}"

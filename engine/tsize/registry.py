@@ -1,10 +1,12 @@
 """The one registry of inputs and outputs.
 
 Every column tsize produces is declared here once: its unit, the store
-table ("tier") it lives in, a description and a reference. The CLI's
-``--json``, the sweep frames, the DuckDB schema, the README's output table
-and the tests all read this module; ``tests/test_registry.py`` and ``tests/test_docs.py`` check the
-evaluator and the reference against it in both directions.
+table ("tier") it lives in, a description and a reference. The options of
+``tsize size``, its ``--json``, the sweep frames, the DuckDB schema,
+docs/reference.md and the tests all read this module;
+``tests/test_registry.py`` checks the declarations, ``tests/test_evaluate.py``
+that the evaluator computes exactly these outputs, and ``tests/test_docs.py``
+that the reference lists them.
 
 Tiers. A sweep is a grid over the input axes below. An output that depends
 on only some axes is stored once per combination of those axes, in its
