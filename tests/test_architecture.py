@@ -56,12 +56,14 @@ VIOLATIONS = {
     "formulas-pure": ({"formulas/params.py": "import polars"}, "tsize.formulas is not allowed to import polars"),
     "formulas-pure:tsize": ({"formulas/memory.py": "from tsize.errors import TsizeError"},
                             "tsize.formulas is not allowed to import tsize.errors"),
-    "cli-on-api": ({"cli/report.py": "from tsize import registry"}, "tsize.cli is not allowed to import tsize.registry"),
+    "cli-on-api": ({"cli/report.py": "from tsize import registry"},
+                   "tsize.cli is not allowed to import tsize.registry"),
     "machinery-no-formulas": ({"store.py": "from tsize.formulas import memory"},
                               "tsize.store is not allowed to import tsize.formulas"),
     "layers": ({"grid.py": "from tsize import api"}, "tsize.grid is not allowed to import tsize.api"),
     "acyclic": ({"formulas/params.py": "from tsize.formulas import training",
-                 "formulas/training.py": "from tsize.formulas import params"}, "No cycles are allowed in tsize.formulas"),
+                 "formulas/training.py": "from tsize.formulas import params"},
+                "No cycles are allowed in tsize.formulas"),
 }
 
 

@@ -130,8 +130,9 @@ def test_inputs_reach_the_outputs(capsys, argv, column, expected):
 
 def test_overhead_and_slack_change_the_requirement(capsys):
     """memory_required = peak x (1 + slack) + overhead, so these two options must move it by hand-worked amounts."""
-    rows = [json.loads(run(capsys, "size", "gpt2", "--json", *a)[1]) for a in
-            (["--overhead-bytes", "0", "--allocator-slack", "0"], ["--overhead-bytes", "1000", "--allocator-slack", "0.5"])]
+    settings = (["--overhead-bytes", "0", "--allocator-slack", "0"],
+                ["--overhead-bytes", "1000", "--allocator-slack", "0.5"])
+    rows = [json.loads(run(capsys, "size", "gpt2", "--json", *a)[1]) for a in settings]
     peak = rows[0]["memory_per_gpu_bytes"]
     assert rows[0]["memory_required_bytes"] == peak
     assert rows[1]["memory_required_bytes"] == pytest.approx(peak * 1.5 + 1000)

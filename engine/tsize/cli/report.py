@@ -149,14 +149,16 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
     if _finite(p["mfu"]):
         console.print(f"[bold]MFU[/] on {gpu['name']}: {fmt.pct(p['mfu'], 1)} "
                       f"({p['grad_accum']} x B={B} sequences of {T} tokens in {p['iter_time_s']} s; "
-                      f"dense {recipe['peak']} peak {fmt.tflops(p['peak_flops_per_s'])}); other GPUs in the table above")
+                      f"dense {recipe['peak']} peak {fmt.tflops(p['peak_flops_per_s'])}); "
+                      f"other GPUs in the table above")
 
     # 8. training compute
     console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
                   f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops_full_recompute'])}")
-    console.print(f"On {p['n_gpus']} x {gpu['name']} at MFU {p['assumed_mfu']:.0%} without recomputation (this run: MFU "
-                  f"{fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): {fmt.days(p['train_time_s'])}, "
+    console.print(f"On {p['n_gpus']} x {gpu['name']} at MFU {p['assumed_mfu']:.0%} without recomputation "
+                  f"(this run: MFU {fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): "
+                  f"{fmt.days(p['train_time_s'])}, "
                   f"{fmt.hours(p['gpu_time_s'])} GPU-hours, cloud {fmt.usd(p['cost_usd'])}, "
                   f"purchase {fmt.usd(p['purchase_usd'])}, energy {fmt.mwh(p['energy_j'])} "
                   f"({fmt.usd(p['energy_usd'])} at ${p['usd_per_kwh']}/kWh, PUE {p['pue']})")
