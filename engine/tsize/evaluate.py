@@ -87,8 +87,9 @@ def _models(x, s, out) -> None:
              p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp)
     out.update(
         params_token_embedding=p_tok, params_position_embedding=p_pos, params_attention=L * p_attn,
-        params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=(2 * L + 1) * p_norm,
-        params_lm_head=p_head, params_layer=p_layer, params_total=p_total, params_non_embedding=p_total - p_lookup,
+        params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=params.norms(norm=p_norm, n_layer=L),
+        params_lm_head=p_head, params_layer=p_layer, params_total=p_total,
+        params_non_embedding=params.non_embedding(total=p_total, lookup=p_lookup),
         params_active=p_active, param_tensors=n_tensors, heads_divide=np.asarray(x["heads_divide"], dtype=bool),
     )
 
@@ -127,8 +128,8 @@ def _steps(x, s, out) -> None:
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
         flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
         flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
-        flops_iteration=f_fwd + flops.backward(forward=f_fwd),
-        flops_iteration_causal=f_fwd_causal + flops.backward(forward=f_fwd_causal),
+        flops_iteration=flops.iteration(forward=f_fwd),
+        flops_iteration_causal=flops.iteration(forward=f_fwd_causal),
         flops_attention_scores_causal=L * f_scores_causal, flops_attention_values_causal=L * f_values_causal,
         flops_forward_causal=f_fwd_causal, flops_backward_causal=flops.backward(forward=f_fwd_causal),
         flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=hd,

@@ -110,6 +110,7 @@ def test_flops_are_float64_and_do_not_overflow():
     (flops.layer, dict(qkv=1, attention_scores=2, attention_values=3, attention_out=4, mlp=5, router=6), 21),
     (flops.forward, dict(layer=100, n_layer=3, lm_head=7), 307),
     (flops.backward, dict(forward=307), 614),
+    (flops.iteration, dict(forward=307), 921),
     # PaLM: 6N + 12*L*H*Q*T with N = 1e6, L=2, H=4, Q=2, T=16
     (flops.palm_per_token, dict(params=1e6, n_layer=2, n_head=4, head_dim=2, seq_len=16), 6e6 + 3072),
     (flops.recompute, dict(layer=100, attention_scores=10, attention_values=10, n_layer=3, recompute=0), 0),

@@ -122,6 +122,8 @@ def test_vectorized_over_configs_equals_scalar():
     (params.active, dict(total=46_702_792_704, mlp=176_160_768, n_layer=32, n_experts=8, top_k=2), 12_879_925_248),
     (params.lookup, dict(token_embedding=38_597_376, position_embedding=786_432, tied_embeddings=1), 786_432),
     (params.lookup, dict(token_embedding=131_072_000, position_embedding=0, tied_embeddings=0), 131_072_000),
+    (params.non_embedding, dict(total=124_439_808, lookup=786_432), 123_653_376),
+    (params.norms, dict(norm=1536, n_layer=12), 25 * 1536),
     # 124,439,808 - 786,432 - 25 norms of 1,536
     (params.matmul, dict(total=124_439_808, lookup=786_432, norm=1536, n_layer=12), 123_614_976),
     # nanoGPT: wte, wpe, 12 x (ln_1 w/b, c_attn w/b, c_proj w/b, ln_2 w/b, c_fc w/b, mlp.c_proj w/b), ln_f w/b

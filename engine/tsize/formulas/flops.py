@@ -76,6 +76,11 @@ def backward(*, forward):
     return 2 * forward
 
 
+def iteration(*, forward):
+    """Forward plus backward [FLOP]: ``forward + backward(forward) = 3 x forward`` (Kaplan et al. 2020, sec. 2.1)."""
+    return forward + backward(forward=forward)
+
+
 def palm_per_token(*, params, n_layer, n_head, head_dim, seq_len):
     """PaLM's model FLOPs per token [FLOP/token]: ``6N + 12*L*H*Q*T``.
 

@@ -101,6 +101,20 @@ def lookup(*, token_embedding, position_embedding, tied_embeddings):
     return position_embedding + token_embedding * (1 - _i(tied_embeddings))
 
 
+def non_embedding(*, total, lookup):
+    """Parameters other than lookup tables [parameters]: ``total - lookup``.
+
+    nanoGPT's ``get_num_params(non_embedding=True)`` and Kaplan et al. 2020's
+    ``N``: a tied token embedding stays in, as the LM head's weight.
+    """
+    return total - lookup
+
+
+def norms(*, norm, n_layer):
+    """All norms of the model [parameters]: two per block and the final one, ``(2L + 1) * norm``."""
+    return (2 * _i(n_layer) + 1) * norm
+
+
 def matmul(*, total, lookup, norm, n_layer):
     """Weights and biases of linear layers [parameters]: total minus lookups and norms.
 
