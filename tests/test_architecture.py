@@ -22,7 +22,9 @@ CONTRACTS = {c["id"]: c for c in tomllib.loads(CONFIG.read_text())["tool"]["impo
 def lint_imports(path: Path = ROOT / "engine") -> subprocess.CompletedProcess:
     """``lint-imports`` with this project's contracts on the package found first on ``path``."""
     exe = Path(sys.executable).parent / "lint-imports"
-    command = [str(exe)] if exe.exists() else [shutil.which("lint-imports") or "lint-imports"]
+    found = str(exe) if exe.exists() else shutil.which("lint-imports")
+    assert found, "import-linter is part of the test extra: pip install -e '.[test]'"
+    command = [found]
     env = dict(os.environ, PYTHONPATH=str(path))
     return subprocess.run(command + ["--no-cache", str(CONFIG)], capture_output=True, text=True,
                           env=env, cwd=path)
