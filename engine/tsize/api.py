@@ -83,6 +83,30 @@ def size(model: str | ModelConfig, *, dtype: str | None = None, **inputs: Any) -
     return point(grid)
 
 
+def check_serving(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` unchanged when it is not a serving point or its serving input is valid; a one-line TsizeError
+    naming the bad input otherwise (what a sweep keeps as flags)."""
+    if row.get("mode") != "serve":
+        return row
+    if row["concurrency"] < 1:
+        raise TsizeError(f"concurrency {row['concurrency']} serves nothing; valid: >= 1")
+    if not row["context_fits_model"]:
+        raise TsizeError(f"context_len {row['context_len']} + output_len {row['output_len']} exceeds "
+                         f"{row['model']}'s n_ctx {row['n_ctx']}; valid: context_len + output_len <= {row['n_ctx']}")
+    if not row["weight_dtype_supported"]:
+        gpu = catalog.lookup("gpu", row["gpu"])
+        from tsize.grid import WEIGHT_FORMATS
+
+        ok = [w for w, f in WEIGHT_FORMATS.items() if f[4] in gpu.peak_flops_per_s]
+        raise TsizeError(f"weight_dtype {row['weight_dtype']} needs {WEIGHT_FORMATS[row['weight_dtype']][4]} "
+                         f"tensor cores, which {row['gpu']} lacks; valid on it: {', '.join(ok)}")
+    tp, heads, kv = row["tp"], row["n_head"], row["n_kv_head"]
+    if heads % tp or (kv % tp and tp % kv):
+        raise TsizeError(f"tp {tp} cannot split {row['model']}'s {heads} heads and {kv} KV heads; valid tp: "
+                         + ", ".join(str(t) for t in range(1, heads + 1) if heads % t == 0 and (kv % t == 0 or t % kv == 0)))
+    return row
+
+
 def json_safe(row: dict[str, Any]) -> dict[str, Any]:
     """NaN and infinity become null, the JSON way."""
     return {k: (None if isinstance(v, float) and not math.isfinite(v) else v) for k, v in row.items()}

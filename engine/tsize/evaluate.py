@@ -314,6 +314,11 @@ def _serving(x, s, out) -> None:
     costs are NaN at invalid input (context longer than the model, a weight
     format the GPU cannot run, concurrency 0, tp that cannot split the heads).
     """
+    with np.errstate(divide="ignore", invalid="ignore"):  # concurrency 0: masked to NaN below
+        _serving_point(x, s, out)
+
+
+def _serving_point(x, s, out) -> None:
     serve = np.asarray(x["serve"]) == 1
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k, gated = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"], x["gated_mlp"]
