@@ -70,11 +70,24 @@ def _add_point_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--grad-accum", type=_positive_int, default=1, help="gradient accumulation steps (default 1)")
     g.add_argument("--pue", type=_number, default=1.2, help="facility PUE for energy (default 1.2)")
     g.add_argument("--usd-per-kwh", type=_number, default=0.10, help="electricity price (default 0.10)")
+    # serving: hand-written until issue 9's options generated from registry.INPUTS merge; drop this block then
+    s = p.add_argument_group("serving (with --mode serve)")
+    s.add_argument("--mode", choices=("train", "serve"), default="train", help="train or serve (default train)")
+    s.add_argument("--weight-dtype", choices=("bf16", "fp16", "fp8", "int8", "int4"), default="bf16",
+                   help="serving weight format (default bf16)")
+    s.add_argument("--kv-dtype", choices=("bf16", "fp16", "fp8"), default="bf16", help="KV-cache type (default bf16)")
+    s.add_argument("--context-len", type=int, default=1024, help="prompt tokens per request (default 1024)")
+    s.add_argument("--output-len", type=int, default=128, help="generated tokens per request (default 128)")
+    s.add_argument("--concurrency", type=int, default=1, help="requests in flight (default 1)")
+    s.add_argument("--block-size", type=int, default=16, help="KV-cache page in tokens (default 16)")
+    s.add_argument("--gpu-memory-utilization", type=_number, default=0.9,
+                   help="fraction of GPU memory the server uses (default 0.9)")
 
 
 _POINT_KEYS = ("seq_len", "precision", "attention", "dropout", "optimizer", "recompute", "gpu", "n_gpus", "tp", "pp",
                "zero_stage", "sequence_parallel", "tokens", "assumed_mfu", "iter_time_s", "grad_accum", "pue",
-               "usd_per_kwh")
+               "usd_per_kwh", "mode", "weight_dtype", "kv_dtype", "context_len", "output_len", "concurrency",
+               "block_size", "gpu_memory_utilization")
 
 
 def _point_inputs(args: argparse.Namespace) -> dict:
@@ -87,6 +100,16 @@ def _size(args: argparse.Namespace) -> int:
     from tsize.cli.report import render
 
     inputs = _point_inputs(args)
+    if args.mode == "serve":
+        from tsize.api import check_serving
+        from tsize.cli.report import render_serving
+
+        row = check_serving(size(args.model, dtype=args.dtype, batch_size=args.batch_size[0], **inputs))
+        if args.json:
+            print(json.dumps(json_safe(row), indent=2))
+        else:
+            render_serving(row)
+        return 0
     if args.json:
         if len(args.batch_size) != 1:
             raise TsizeError(f"--json takes one --batch-size, got {len(args.batch_size)}")
