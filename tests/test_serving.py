@@ -152,14 +152,15 @@ def test_roofline_decode_memory_bound_then_compute_bound():
 
 
 def test_all_reduce_time_hand_worked():
-    """nccl-tests: t = latency + S * 2(n-1)/n / busbw. 1 MB over 8 ranks at 200 GB/s + 10 us = 18.75 us."""
-    assert serving.all_reduce_time_s(nbytes=1e6, n=8, bus_bytes_per_s=200e9, latency_s=10e-6) == pytest.approx(
-        18.75e-6)
+    """Ring: t = 2(n-1) * hop latency + S * 2(n-1)/n / busbw. 1 MB over 8 ranks at 200 GB/s with 1 us hops:
+    14 us + 8.75 us."""
+    assert serving.all_reduce_time_s(nbytes=1e6, n=8, bus_bytes_per_s=200e9, latency_s=1e-6) == pytest.approx(
+        22.75e-6)
     assert serving.all_reduce_time_s(nbytes=1e6, n=1, bus_bytes_per_s=200e9, latency_s=10e-6) == 0
     # two per layer: 40 layers of a 5120-wide batch of 1 in 16 bits over 2 ranks
     t = serving.tp_comm_time_s(tokens=1, d_model=5120, act_bits=16, n_layer=40, tp=2, bus_bytes_per_s=230e9,
                                latency_s=10e-6)
-    assert t == pytest.approx(80 * (10e-6 + 10240 / 230e9))
+    assert t == pytest.approx(80 * (2 * 10e-6 + 10240 / 230e9))
 
 
 def test_experts_touched():

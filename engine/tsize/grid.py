@@ -54,8 +54,10 @@ MATMUL_EFFICIENCY = 0.8
 #: All-reduce bus bandwidth as a fraction of the unidirectional scale-up rate where nccl-tests figures are missing
 #: ("collectives reach ~80 % of unidirectional line rate", shared/reference/perf-facts.md).
 BUSBW_FRACTION = 0.8
-#: Latency of one intra-node all-reduce: calculon-ai/calculon@caa4b11 systems/ (NVLink, 10 us).
-SCALEUP_LATENCY_S = 10e-6
+#: Per-hop latency of a ring all-reduce in the node, derived from one measured curve (DGX A100, 8 GPUs,
+#: stas00/ml-engineering network/README.md): 1 MiB takes 1 MiB x 1.75 / 18 GB/s = 101.9 us, of which the
+#: bandwidth term at the large-message 235 GB/s is 7.8 us; the rest, 94.1 us, over the ring's 2 x 7 steps.
+SCALEUP_LATENCY_S = 94.1e-6 / 14
 
 
 def column_kind(name: str) -> str:

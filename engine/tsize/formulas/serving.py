@@ -238,11 +238,14 @@ def forward_flops(*, tokens, sequences, linear_params_active, n_layer, n_head, h
 def all_reduce_time_s(*, nbytes, n, bus_bytes_per_s, latency_s):
     """One ring all-reduce of ``nbytes`` over ``n`` ranks [s]; 0 for one rank.
 
-    ``latency + nbytes * 2(n-1)/n / busbw`` (nccl-tests ``doc/PERFORMANCE.md``).
+    ``2(n-1) * latency + nbytes * 2(n-1)/n / busbw``: the ring's 2(n-1)
+    steps each pay one hop latency (Thakur et al. 2005; nccl-tests
+    ``doc/PERFORMANCE.md`` for the bandwidth term). ``latency_s`` is per hop.
     """
     # serving: provisional until issue 11 merges (formulas/comm.py all_reduce_time_s replaces it)
     k = _f(n)
-    return np.where(k > 1, _f(latency_s) + _f(nbytes) * 2 * (k - 1) / k / _f(bus_bytes_per_s), 0.0)
+    steps = 2 * (k - 1)
+    return np.where(k > 1, steps * _f(latency_s) + _f(nbytes) * steps / k / _f(bus_bytes_per_s), 0.0)
 
 
 def tp_comm_time_s(*, tokens, d_model, act_bits, n_layer, tp, bus_bytes_per_s, latency_s):
