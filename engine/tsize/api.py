@@ -126,3 +126,11 @@ def fleets(*, deadline_days: float, path: str | Path | None = None, **source) ->
     if not (isinstance(deadline_days, (int, float)) and math.isfinite(deadline_days) and deadline_days > 0):
         raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
     return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)
+
+
+def serving_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Serving points of a sweep (or query) with cost per output token, TPOT and a Pareto flag per model and
+    context length (``source``: sweep or sql, models)."""
+    from tsize import fleet, store
+
+    return store.query(fleet.serving_sql(fleet.source_sql(**source)), path=path)

@@ -216,14 +216,24 @@ def _sweeps(args: argparse.Namespace) -> int:
 def _chart(args: argparse.Namespace) -> int:
     from tsize import api, charts
 
-    source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
+    sweep = args.sweep or ("serving" if args.kind == "serving" else "fleet")
+    if args.kind == "serving":
+        data = api.serving_options(path=args.db, sweep=sweep if args.sql is None else None, sql=args.sql,
+                                   models=args.model)
+        if data.is_empty():
+            raise TsizeError(f"no serving points to chart in {'the query' if args.sql else repr(sweep)} "
+                             f"(stored sweeps: tsize sweeps; the serving study: tsize sweep sweeps/serving.toml)")
+        path = charts.save(charts.serving(data), args.output or "outputs/serving.html")
+        print(f"chart -> {path}")
+        return 0
+    source = dict(sweep=sweep if args.sql is None else None, sql=args.sql, models=args.model,
                   tokens=args.tokens)
     if args.kind == "pareto":
         data = api.fleet_options(path=args.db, **source)
     else:
         data = api.fleets(deadline_days=args.deadline_days, path=args.db, **source)
     if data.is_empty():
-        what = f"sweep {args.sweep!r}" if args.sql is None else "the query"
+        what = f"sweep {sweep!r}" if args.sql is None else "the query"
         raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
                          f"the fleet study: tsize sweep sweeps/fleet.toml)")
     if args.kind == "pareto":
@@ -371,13 +381,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="write to FILE instead of stdout")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
 
-    p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",
+    p = sub.add_parser("chart", help="chart fleet or serving options from the store (pareto, fleet, serving)",
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
                                    "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
-                                   "that meets a deadline). Written as .html (self-contained), .png or .svg.")
-    p.add_argument("kind", choices=("pareto", "fleet"))
+                                   "that meets a deadline) or 'serving' (cost per million output tokens vs time per "
+                                   "token, Pareto front per model and context, and what does not fit). Written as "
+                                   ".html (self-contained), .png or .svg.")
+    p.add_argument("kind", choices=("pareto", "fleet", "serving"))
     p.add_argument("--db", default=None, help=db_help)
-    p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
+    p.add_argument("--sweep", default=None, help="stored sweep to chart (default fleet; serving for 'serving')")
     p.add_argument("--sql", default=None, help="chart the rows of this query of 'results' instead of a sweep")
     p.add_argument("--model", action="append", default=None, help="only this model (repeatable)")
     p.add_argument("--tokens", action="append", type=_number, default=None, help="only this token count (repeatable)")
