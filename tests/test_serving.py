@@ -120,7 +120,7 @@ def test_bf16_weights_at_tp1_equal_pytorch_parameters(name, model_type, config):
 def test_int4_llama_2_7b_matches_awq_checkpoint_layout():
     """Hand-worked AutoAWQ layout (group 128): block linears 6,476,005,376 elements x (4 + (16 + 4)/128) / 8
     = 3,364,487,168 bytes; embeddings and LM head 2 x 32000 x 4096 x 2 = 524,288,000; 65 norms x 4096 x 2 =
-    532,480. Total 3,889,307,648 bytes (TheBloke/Llama-2-7B-AWQ lists model.safetensors as 3.89 GB)."""
+    532,480. Total 3,889,307,648 bytes."""
     row = api.size("llama-2-7b", mode="serve", weight_dtype="int4", gpu="nvidia_h200_sxm", context_len=16,
                    output_len=16)
     assert row["serving_weights_per_gpu_bytes"] == 3_889_307_648
