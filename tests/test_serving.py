@@ -223,3 +223,39 @@ def test_does_not_fit_is_a_flag_not_an_error():
 def test_serving_check_names_the_bad_input():
     with pytest.raises(TsizeError, match="context_len"):
         api.check_serving(api.size("llama-2-7b", mode="serve", context_len=8192))
+
+
+def test_capacity_never_falls_with_more_tensor_parallelism():
+    """Weights, workspace and KV per rank shrink (or stay, once KV heads replicate) as tp grows."""
+    caps = [api.size("llama-3-70b", mode="serve", tp=tp, gpu="nvidia_h200_sxm", context_len=4096)["max_concurrency"]
+            for tp in (1, 2, 4, 8, 16)]
+    assert caps == sorted(caps) and caps[0] < caps[-1]
+
+
+def test_fp8_kv_cache_halves_the_bytes_per_token():
+    rows = [api.size("llama-3-8b", mode="serve", kv_dtype=k) for k in ("bf16", "fp8")]
+    assert rows[1]["kv_cache_bytes_per_token"] * 2 == rows[0]["kv_cache_bytes_per_token"] == 131072
+
+
+def test_moe_decode_reads_more_experts_at_larger_batch():
+    """Mixtral at batch 1 reads 2 of 8 experts per layer: its TPOT is well below a dense read of all weights."""
+    one = api.size("mixtral-8x7b", mode="serve", gpu="nvidia_h200_sxm", concurrency=1, context_len=128, output_len=1)
+    many = api.size("mixtral-8x7b", mode="serve", gpu="nvidia_h200_sxm", concurrency=64, context_len=128,
+                    output_len=1)
+    dense_read = one["serving_weights_per_gpu_bytes"] / (4.8e12 * 0.8)
+    assert one["tpot_s"] < 0.5 * dense_read and many["tpot_s"] > 0.9 * dense_read
+
+
+@pytest.mark.parametrize("name, value", [("context_len", 2**31), ("concurrency", -1), ("block_size", 0),
+                                         ("gpu_memory_utilization", 1.5), ("weight_dtype", "int3")])
+def test_out_of_range_serving_input_is_refused(name, value):
+    with pytest.raises(TsizeError, match=name):
+        api.size("llama-3-8b", mode="serve", **{name: value})
+
+
+def test_decode_turns_compute_bound_at_large_batch():
+    """Llama-3-8B on H100, 16-token prompts: at batch 1 reading 16 GB dominates; at batch 512 the
+    2 x 8e9 x 512 FLOPs (10 ms at 794.5 TFLOP/s) exceed 16 GB at 3.35 TB/s x 0.8 (6 ms)."""
+    small, large = (api.size("llama-3-8b", mode="serve", gpu="nvidia_h100_sxm", concurrency=c, context_len=16,
+                             output_len=16) for c in (1, 512))
+    assert small["decode_memory_bound"] and not large["decode_memory_bound"]
