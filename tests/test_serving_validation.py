@@ -43,3 +43,10 @@ def test_readme_has_the_current_table(results):
     text = README.read_text()
     for line in v.table(results).splitlines():
         assert line in text, line
+
+
+def test_cli_prints_the_table(capsys):
+    from tsize.cli.main import main
+
+    assert main(["validate", "--serving"]) == 0
+    assert "| fastertransformer | 4 |" in capsys.readouterr().out

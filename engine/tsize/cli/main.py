@@ -250,6 +250,11 @@ def _validate(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
     from tsize.validation import validate
 
+    if args.serving:  # serving latency vs published measurements: no PyTorch needed
+        from tsize.validation import serving
+
+        print(serving.table(serving.run()))
+        return 0
     try:
         from tsize.validation import measure
 
@@ -408,6 +413,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=_number, default=0.05, help="largest acceptable relative error (default 0.05)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--markdown", action="store_true", help="print the checks as a Markdown table")
+    p.add_argument("--serving", action="store_true",
+                   help="instead: serving latency vs published measurements, as a Markdown table (README)")
 
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "

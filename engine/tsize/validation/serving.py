@@ -1,4 +1,4 @@
-"""Serving latency against published measurements (``tsize validate --serving``).
+"""Serving latency against published measurements (``tsize validate --serving``, the README's table).
 
 Each case is a published measurement with its exact model, GPU, tensor
 parallelism, batch, prompt and output lengths and precision, and the tsize
