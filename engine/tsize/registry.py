@@ -145,7 +145,7 @@ INPUTS: tuple[Input, ...] = (
           "Serving weight format: bf16/fp16; fp8 or int8 (W8A8, needs the GPU's fp8/int8 tensor cores); "
           "int4 (AWQ/GPTQ W4A16, group 128, 16-bit scale + 4-bit zero per group)", WEIGHT_DTYPES),
     Input("kv_dtype", "choice", "bf16", "", "KV-cache element type", KV_DTYPES),
-    Input("context_len", "int", 1024, "tokens", "Serving: prompt tokens per request", minimum=1, maximum=2**31 - 1),
+    Input("context_len", "int", 512, "tokens", "Serving: prompt tokens per request", minimum=1, maximum=2**31 - 1),
     Input("output_len", "int", 128, "tokens", "Serving: generated tokens per request", minimum=1,
           maximum=2**31 - 1),
     Input("concurrency", "int", 1, "sequences",

@@ -76,7 +76,7 @@ def _add_point_options(p: argparse.ArgumentParser) -> None:
     s.add_argument("--weight-dtype", choices=("bf16", "fp16", "fp8", "int8", "int4"), default="bf16",
                    help="serving weight format (default bf16)")
     s.add_argument("--kv-dtype", choices=("bf16", "fp16", "fp8"), default="bf16", help="KV-cache type (default bf16)")
-    s.add_argument("--context-len", type=int, default=1024, help="prompt tokens per request (default 1024)")
+    s.add_argument("--context-len", type=int, default=512, help="prompt tokens per request (default 512)")
     s.add_argument("--output-len", type=int, default=128, help="generated tokens per request (default 128)")
     s.add_argument("--concurrency", type=int, default=1, help="requests in flight (default 1)")
     s.add_argument("--block-size", type=int, default=16, help="KV-cache page in tokens (default 16)")

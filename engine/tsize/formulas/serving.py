@@ -125,7 +125,8 @@ def kv_cache_bytes_per_token_layer(*, n_kv_head, head_dim, kv_bits, tp=1, kv_lor
     ``2 * max(1, n_kv_head // tp) * head_dim * kv_bits / 8`` (a key and a
     value per KV head); with MLA (``kv_lora_rank > 0``)
     ``(kv_lora_rank + qk_rope_head_dim) * kv_bits / 8`` on every rank
-    (DeepSeek-V2, arXiv:2405.04434 sec. 2.1.2; vLLM ``MLAAttentionSpec``).
+    (DeepSeek-V2, arXiv:2405.04434 sec. 2.1.2). vLLM ``AttentionSpec.page_size_bytes``:
+    ``coef * block_size * num_kv_heads * head_size * dtype_size``, coef 2, or 1 with MLA.
     """
     kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
     gqa = 2 * kv * _f(head_dim)
