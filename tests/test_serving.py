@@ -259,3 +259,14 @@ def test_decode_turns_compute_bound_at_large_batch():
     small, large = (api.size("llama-3-8b", mode="serve", gpu="nvidia_h100_sxm", concurrency=c, context_len=16,
                              output_len=16) for c in (1, 512))
     assert small["decode_memory_bound"] and not large["decode_memory_bound"]
+
+
+@pytest.mark.parametrize("gpu, weight_dtype, runs", [
+    ("nvidia_v100_32gb_sxm2", "bf16", False), ("nvidia_v100_32gb_sxm2", "int4", True),
+    ("google_tpu_v5p", "int4", True), ("nvidia_b300_sxm", "int8", False), ("nvidia_a100_80gb_sxm", "int8", True),
+    ("nvidia_h100_sxm", "fp8", True), ("nvidia_a100_80gb_sxm", "fp8", False),
+])
+def test_weight_format_runs_where_the_gpu_has_its_tensor_cores(gpu, weight_dtype, runs):
+    """Catalog peaks: V100 has no bf16, B300 no int8, A100 no fp8; int4 W4A16 needs fp16 or bf16."""
+    row = api.size("llama-3-8b", mode="serve", gpu=gpu, weight_dtype=weight_dtype)
+    assert row["weight_dtype_supported"] is runs

@@ -95,15 +95,18 @@ def check_serving(row: dict[str, Any]) -> dict[str, Any]:
                          f"{row['model']}'s n_ctx {row['n_ctx']}; valid: context_len + output_len <= {row['n_ctx']}")
     if not row["weight_dtype_supported"]:
         gpu = catalog.lookup("gpu", row["gpu"])
-        from tsize.grid import WEIGHT_FORMATS
+        from tsize.grid import WEIGHT_FORMATS, format_peak
 
-        ok = [w for w, f in WEIGHT_FORMATS.items() if f[4] in gpu.peak_flops_per_s]
-        raise TsizeError(f"weight_dtype {row['weight_dtype']} needs {WEIGHT_FORMATS[row['weight_dtype']][4]} "
-                         f"tensor cores, which {row['gpu']} lacks; valid on it: {', '.join(ok)}")
+        ok = [w for w in WEIGHT_FORMATS if math.isfinite(format_peak(gpu, w))]
+        peaks = WEIGHT_FORMATS[row["weight_dtype"]][4]
+        needs = peaks if isinstance(peaks, str) else " or ".join(peaks)
+        raise TsizeError(f"weight_dtype {row['weight_dtype']} needs {needs} tensor cores, which {row['gpu']} lacks; "
+                         f"valid on it: {', '.join(ok)}")
     tp, heads, kv = row["tp"], row["n_head"], row["n_kv_head"]
     if heads % tp or (kv % tp and tp % kv):
-        raise TsizeError(f"tp {tp} cannot split {row['model']}'s {heads} heads and {kv} KV heads; valid tp: "
-                         + ", ".join(str(t) for t in range(1, heads + 1) if heads % t == 0 and (kv % t == 0 or t % kv == 0)))
+        valid = [t for t in range(1, heads + 1) if heads % t == 0 and (kv % t == 0 or t % kv == 0)]
+        raise TsizeError(f"tp {tp} cannot split {row['model']}'s {heads} heads and {kv} KV heads; "
+                         f"valid tp: {', '.join(map(str, valid))}")
     return row
 
 

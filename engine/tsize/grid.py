@@ -38,11 +38,22 @@ INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_st
 #: Serving weight formats: stored bits per element, quantization group (0: none), scale and zero-point bits per
 #: group, and the dense peak the matmuls run at. fp8/int8 are W8A8 (FP8 / SmoothQuant checkpoints: one scale per
 #: tensor or channel, < 0.1 %, not counted); int4 is W4A16 as AutoAWQ/AutoGPTQ store it (qweight 4 bits, per group
-#: of 128 inputs one fp16 scale and one packed 4-bit zero; GPTQ's g_idx not counted), dequantized to fp16 matmuls.
+#: of 128 inputs one fp16 scale and one packed 4-bit zero; GPTQ's g_idx not counted), dequantized to 16-bit
+#: matmuls (fp16, or bf16 where a GPU has no fp16 peak).
 WEIGHT_FORMATS = {
     "bf16": (16, 0, 0, 0, "bf16"), "fp16": (16, 0, 0, 0, "fp16"), "fp8": (8, 0, 0, 0, "fp8"),
-    "int8": (8, 0, 0, 0, "int8"), "int4": (4, 128, 16, 4, "fp16"),
+    "int8": (8, 0, 0, 0, "int8"), "int4": (4, 128, 16, 4, ("fp16", "bf16")),
 }
+
+
+def format_peak(gpu, weight_dtype: str) -> float:
+    """Dense peak [FLOP/s] a weight format's matmuls run at on a GPU (the first of its peaks the GPU has); NaN
+    when it has none (the format cannot run there)."""
+    peaks = WEIGHT_FORMATS[weight_dtype][4]
+    for peak in (peaks,) if isinstance(peaks, str) else peaks:
+        if peak in gpu.peak_flops_per_s:
+            return gpu.peak_flops_per_s[peak]
+    return math.nan
 KV_BITS = {"bf16": 16, "fp16": 16, "fp8": 8}
 # serving: provisional until issue 11 merges (its resolved hardware facts replace these global values)
 #: Achievable fraction of peak HBM bandwidth when streaming weights: H100 weight loads measured at 78-84 % with
@@ -164,7 +175,7 @@ class Grid:
         ratio = [g.mamf_flops_per_s / g.peak_flops_per_s["bf16"]
                  if math.isfinite(g.mamf_flops_per_s) and "bf16" in g.peak_flops_per_s else MATMUL_EFFICIENCY
                  for g in gpus]
-        self._serving_rate = np.array([[g.peak_flops_per_s.get(f[4], math.nan) * r for f in formats]
+        self._serving_rate = np.array([[format_peak(g, w) * r for w in self.values["weight_dtype"]]
                                        for g, r in zip(gpus, ratio)])
 
     def _along(self, vector: np.ndarray, axis: int, box: Box) -> np.ndarray:

@@ -37,7 +37,8 @@ FT_13B = dict(name="ft-13b", family="gpt2", n_layer=40, d_model=5120, n_head=40,
               n_ctx=2048)
 FT_SOURCE = ("kipply, Transformer Inference Arithmetic (kipp.ly 2022), via cli99/llm-analysis "
              "examples/fastertransformer/README.md@b60b392")
-NEMO_SOURCE = "docs.nvidia.com/nemo-framework/user-guide/latest/performance/llama.html (Llama-2 inference, 128 in/20 out)"
+NEMO_SOURCE = ("docs.nvidia.com/nemo-framework/user-guide/latest/performance/llama.html "
+               "(Llama-2 inference, 128 in/20 out)")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -134,12 +135,15 @@ def summary(results: list[Result]) -> dict[str, dict[str, float]]:
 
 def table(results: list[Result]) -> str:
     """Markdown: one row per case, then the per-set summary."""
-    lines = ["| set | model | setting | quantity | measured (ms) | tsize (ms) | error |", "|---|---|---|---|---|---|---|"]
+    lines = ["| set | model | setting | quantity | measured (ms) | tsize (ms) | error |",
+             "|---|---|---|---|---|---|---|"]
     for r in results:
         c = r.case
         lines.append(f"| {c.set} | {c.model_name} | {c.setting} | {c.quantity} | {c.measured_s * 1e3:,.2f} | "
                      f"{r.estimate_s * 1e3:,.2f} | {r.error:+.1%} |")
-    lines += ["", "| set | cases | median abs. error | worst abs. error | median signed error |", "|---|---|---|---|---|"]
+    lines += ["", "| set | cases | median abs. error | worst abs. error | median signed error |",
+              "|---|---|---|---|---|"]
     for name, s in summary(results).items():
-        lines.append(f"| {name} | {s['cases']} | {s['median_abs']:.1%} | {s['worst_abs']:.1%} | {s['median']:+.1%} |")
+        lines.append(f"| {name} | {s['cases']} | {s['median_abs']:.1%} | {s['worst_abs']:.1%} | "
+                     f"{s['median']:+.1%} |")
     return "\n".join(lines)
