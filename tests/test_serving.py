@@ -270,3 +270,19 @@ def test_weight_format_runs_where_the_gpu_has_its_tensor_cores(gpu, weight_dtype
     """Catalog peaks: V100 has no bf16, B300 no int8, A100 no fp8; int4 W4A16 needs fp16 or bf16."""
     row = api.size("llama-3-8b", mode="serve", gpu=gpu, weight_dtype=weight_dtype)
     assert row["weight_dtype_supported"] is runs
+
+
+@pytest.mark.parametrize("blocks, kv_gib, max_model_len, concurrency", [(1952, 3.81, 20000, "1.56"),
+                                                                       (1478, 2.89, 29000, "0.82")])
+def test_vllm_startup_log_llama_3_1_8b(blocks, kv_gib, max_model_len, concurrency):
+    """vllm-project/vllm#10517 (RTX 3090, Llama-3.1-8B-Instruct, bf16, block 16): "kv_cache_size=3.81GiB ...
+    # GPU blocks: 1952 ... Maximum concurrency for 20000 tokens per request: 1.56x", and 2.89 GiB / 1478 blocks
+    / 0.82x at 29000 ("maximum number of tokens that can be stored in KV cache (23648)")."""
+    per_layer = serving.kv_cache_bytes_per_token_layer(n_kv_head=8, head_dim=128, kv_bits=16)
+    per_token = serving.kv_cache_bytes_per_token(per_token_layer=per_layer, n_layer=32)
+    budget = blocks * 16 * per_token
+    assert round(budget / GIB, 2) == kv_gib
+    assert serving.kv_cache_tokens(budget_bytes=budget, bytes_per_token=per_token, block_size=16) == blocks * 16
+    request = serving.kv_cache_bytes_per_sequence(tokens=max_model_len, per_token_layer=per_layer, n_layer=32,
+                                                  block_size=16)
+    assert f"{budget / request:.2f}" == concurrency
