@@ -73,7 +73,7 @@ def test_quick_start_has_two_commands():
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     path = tmp_path_factory.mktemp("readme") / "t.duckdb"
-    for name in ("seed", "fleet"):
+    for name in ("seed", "fleet", "serving"):
         store.write(spec_mod.load(ROOT / "sweeps" / f"{name}.toml"), path=path, progress=False)
     return path
 

@@ -33,7 +33,8 @@ def test_every_output_is_declared_completely(spec):
     assert spec.description and spec.reference, "every output cites where its formula comes from"
     assert spec.unit or spec.dtype == "bool"
     if spec.unit in ("bytes", "FLOP", "s", "USD", "J", "W"):  # base units, named in the column
-        assert spec.name.endswith(("_bytes", "_s", "_usd", "_j", "_w")) or "flops" in spec.name
+        assert spec.name.endswith(("_bytes", "_s", "_usd", "_j", "_w")) or spec.name.startswith("usd_per_") \
+                or any(u in spec.name for u in ("flops", "_bytes_per_"))
 
 
 @pytest.mark.parametrize("spec", INPUTS, ids=lambda i: i.name)

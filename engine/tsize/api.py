@@ -33,11 +33,40 @@ if TYPE_CHECKING:
 
 __all__ = ["DEFAULT_DTYPE", "DTYPES", "INPUTS", "OUTPUTS", "TIERS", "__version__", "axes_for",
            "bench", "catalog_rows", "chart", "fleet_options", "fleets", "home_tier", "json_safe", "point", "query",
-           "report", "seed_checks", "size", "sweep", "sweeps", "validate", "validation_markdown"]
+           "report", "seed_checks", "serving_options", "size", "sweep", "sweeps", "validate", "validate_serving_markdown",
+           "validation_markdown", "check_serving", "CHARTS"]
 
 #: Seconds a command waits while another tsize process writes the store.
 WAIT_S = 30.0
 CATALOGS = ("models", "gpus", "precisions", "optimizers")
+CHARTS = ("pareto", "fleet", "serving")
+
+
+def check_serving(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` unchanged when it is not a serving point or its serving input is valid; a one-line TsizeError
+    naming the bad input otherwise (what a sweep keeps as flags)."""
+    if row.get("mode") != "serve":
+        return row
+    if row["concurrency"] < 1:
+        raise TsizeError(f"concurrency {row['concurrency']} serves nothing; valid: >= 1")
+    if not row["context_fits_model"]:
+        raise TsizeError(f"context_len {row['context_len']} + output_len {row['output_len']} exceeds "
+                         f"{row['model']}'s n_ctx {row['n_ctx']}; valid: context_len + output_len <= {row['n_ctx']}")
+    if not row["weight_dtype_supported"]:
+        gpu = catalog.lookup("gpu", row["gpu"])
+        from tsize.grid import WEIGHT_FORMATS, format_peak
+
+        ok = [w for w in WEIGHT_FORMATS if math.isfinite(format_peak(gpu, w))]
+        peaks = WEIGHT_FORMATS[row["weight_dtype"]][4]
+        needs = peaks if isinstance(peaks, str) else " or ".join(peaks)
+        raise TsizeError(f"weight_dtype {row['weight_dtype']} needs {needs} tensor cores, which {row['gpu']} lacks; "
+                         f"valid on it: {', '.join(ok)}")
+    tp, heads, kv = row["tp"], row["n_head"], row["n_kv_head"]
+    if heads % tp or (kv % tp and tp % kv):
+        valid = [t for t in range(1, heads + 1) if heads % t == 0 and (kv % t == 0 or t % kv == 0)]
+        raise TsizeError(f"tp {tp} cannot split {row['model']}'s {heads} heads and {kv} KV heads; "
+                         f"valid tp: {', '.join(map(str, valid))}")
+    return row
 
 
 def json_safe(row: dict[str, Any]) -> dict[str, Any]:
@@ -140,14 +169,22 @@ def fleets(*, deadline_days: float, path: str | Path | None = None, **source) ->
     return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)
 
 
-def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = "fleet", sql: str | None = None,
+def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = None, sql: str | None = None,
           models: list[str] | None = None, tokens: list[float] | None = None, deadline_days: float = 30.0,
           output: str | Path | None = None) -> Path:
     """Chart fleet options from the store ('pareto' or 'fleet') into ``output`` (.html, .png, .svg)."""
     from tsize import charts
 
-    if kind not in ("pareto", "fleet"):
-        raise TsizeError(f"unknown chart {kind!r}; valid: pareto, fleet")
+    if kind not in CHARTS:
+        raise TsizeError(f"unknown chart {kind!r}; valid: {', '.join(CHARTS)}")
+    if kind == "serving":
+        sweep = sweep or "serving"
+        data = serving_options(path=path, sweep=sweep if sql is None else None, sql=sql, models=models)
+        if data.is_empty():
+            raise TsizeError(f"no serving points to chart in {'the query' if sql else repr(sweep)} "
+                             f"(stored sweeps: tsize sweeps; the serving study: tsize sweep sweeps/serving.toml)")
+        return charts.save(charts.serving(data), output or "outputs/serving.html")
+    sweep = sweep or "fleet"
     source = dict(sweep=sweep if sql is None else None, sql=sql, models=models, tokens=tokens)
     if kind == "pareto":
         data = fleet_options(path=path, **source)
@@ -251,3 +288,16 @@ def seed_checks() -> list[dict[str, Any]]:
     out.append({"label": f"MFU of gpt2, 20 x 5 sequences in {it['value']} s on an A100", "unit": "",
                 "measured": None, "estimate": mfu})
     return out
+def validate_serving_markdown() -> str:
+    """Serving latency and throughput against published measurements, as the README's Markdown table."""
+    from tsize.validation import serving
+
+    return serving.table(serving.run())
+
+
+def serving_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":
+    """Serving points of a sweep (or query) with cost per output token, TPOT and a Pareto flag per model and
+    context length (``source``: sweep or sql, models)."""
+    from tsize import fleet, store
+
+    return store.query(fleet.serving_sql(fleet.source_sql(**source)), path=path)

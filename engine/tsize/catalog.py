@@ -30,7 +30,7 @@ TERA = 1e12
 
 #: Dense peak columns of the GPU catalog, by the ``peak`` names precision recipes use.
 PEAK_FIELDS = {"fp32": "fp32_tflops", "tf32": "tf32_tflops", "bf16": "bf16_tflops", "fp16": "fp16_tflops",
-               "fp8": "fp8_tflops"}
+               "fp8": "fp8_tflops", "int8": "int8_tops"}
 
 
 def catalog_dir() -> Path:
@@ -58,6 +58,10 @@ class Gpu:
     price_usd: float
     cloud_usd_per_hour: float
     source: str
+    # serving: provisional until issue 11 merges (its hardware facts replace these two)
+    mamf_flops_per_s: float = math.nan  # measured best dense bf16 matmul, FLOP/s
+    scaleup_busbw_bytes_per_s: float = math.nan  # measured all-reduce bus bandwidth in the node, B/s
+    interconnect_bytes_per_s: float = math.nan  # scale-up link rate per GPU, bidirectional aggregate, B/s
 
     @property
     def device_memory_bytes(self) -> float:
@@ -173,14 +177,17 @@ def gpus() -> dict[str, Gpu]:
     path, entries, _ = _load("gpus", "gpu")
     _check(path, entries, "id", {"id": str, "vendor": str, "name": str}, (),
            optional_positive=("memory_gib", "memory_gb", "memory_usable_mib", "memory_bandwidth_tb_s", "tdp_w",
-                              "price_usd", "cloud_usd_per_hour", *PEAK_FIELDS.values()))
+                              "interconnect_gb_s",
+                              "price_usd", "cloud_usd_per_hour", "mamf_bf16_tflops", "scaleup_busbw_gb_s",
+                              *PEAK_FIELDS.values()))
     out = {}
     for entry in entries:
         where = f"{path}: entry {entry['id']!r}"
         units = [k for k in ("memory_gib", "memory_gb") if k in entry]
         if len(units) != 1:
             raise CatalogError(f"{where}: give exactly one of 'memory_gib', 'memory_gb'")
-        for priced, source in (("price_usd", "price_source"), ("cloud_usd_per_hour", "cloud_source")):
+        for priced, source in (("price_usd", "price_source"), ("cloud_usd_per_hour", "cloud_source"),
+                               ("mamf_bf16_tflops", "serving_source"), ("scaleup_busbw_gb_s", "serving_source")):
             if priced in entry and not str(entry.get(source, "")).strip():
                 raise CatalogError(f"{where}: field {priced!r} needs a non-empty {source!r}")
         peaks = {k: entry[f] * TERA for k, f in PEAK_FIELDS.items() if f in entry}
@@ -194,6 +201,9 @@ def gpus() -> dict[str, Gpu]:
             memory_bandwidth_bytes_per_s=entry.get("memory_bandwidth_tb_s", math.nan) * TERA,
             tdp_w=float(entry.get("tdp_w", math.nan)), price_usd=float(entry.get("price_usd", math.nan)),
             cloud_usd_per_hour=float(entry.get("cloud_usd_per_hour", math.nan)), source=entry["source"],
+            mamf_flops_per_s=entry.get("mamf_bf16_tflops", math.nan) * TERA,
+            scaleup_busbw_bytes_per_s=entry.get("scaleup_busbw_gb_s", math.nan) * GB,
+            interconnect_bytes_per_s=entry.get("interconnect_gb_s", math.nan) * GB,
         )
     return out
 

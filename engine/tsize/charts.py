@@ -119,6 +119,45 @@ def _bars(base: alt.Chart, group: pl.DataFrame, field: str, title: str, fmt: str
     ).properties(width=170, height=alt.Step(22))
 
 
+def serving(options: pl.DataFrame, *, title: str = "Serving: cost per million output tokens vs time per token"
+            ) -> alt.VConcatChart:
+    """Per model and context length: cost per million output tokens (x) vs time per output token (y) of every
+    configuration, coloured by GPU, filled where it fits, grey crosses where it does not; the Pareto front of
+    the fitting ones as a line."""
+    if options.is_empty():
+        raise TsizeError("no points to chart: the sweep or query selected no serving rows (mode = serve)")
+    gpus = sorted(options["gpu"].unique().to_list())
+    colors = alt.Scale(domain=gpus)
+    rows = []
+    for (model, context), group in options.group_by(["model", "context_len"], maintain_order=True):
+        base = alt.Chart(_data(group)).transform_calculate(
+            tpot_ms="datum.tpot_s * 1000", ttft_ms="datum.ttft_s * 1000",
+            config="'tp ' + datum.tp + ', ' + datum.weight_dtype + ' weights, KV ' + datum.kv_dtype"
+                   " + ', ' + datum.concurrency + ' in flight'")
+        x = alt.X("usd_per_million_output_tokens:Q", scale=alt.Scale(type="log"), axis=alt.Axis(format="$.2~f"),
+                  title="USD per million output tokens (on-demand GPU-hours)")
+        y = alt.Y("tpot_ms:Q", scale=alt.Scale(type="log"), title="time per output token (ms)")
+        tooltip = [alt.Tooltip("gpu:N", title="GPU"), alt.Tooltip("config:N", title="configuration"),
+                   alt.Tooltip("usd_per_million_output_tokens:Q", title="USD / M output tokens", format="$.3f"),
+                   alt.Tooltip("tpot_ms:Q", title="TPOT (ms)", format=".2f"),
+                   alt.Tooltip("ttft_ms:Q", title="TTFT (ms)", format=",.0f"),
+                   alt.Tooltip("output_tokens_per_s_per_gpu:Q", title="tokens/s per GPU", format=",.0f"),
+                   alt.Tooltip("max_concurrency:Q", title="max concurrency", format=",.0f"),
+                   alt.Tooltip("serving_fits:N", title="fits")]
+        fit = base.transform_filter("datum.serving_fits").mark_point(filled=True, opacity=0.7).encode(
+            x=x, y=y, color=alt.Color("gpu:N", title="GPU", scale=colors),
+            shape=alt.Shape("weight_dtype:N", title="weights"), tooltip=tooltip)
+        unfit = base.transform_filter("!datum.serving_fits").mark_point(shape="cross", color="#bbbbbb",
+                                                                        opacity=0.5).encode(x=x, y=y, tooltip=tooltip)
+        front = base.transform_filter("datum.pareto").mark_line(color="black", strokeDash=[4, 2]).encode(
+            x=x, y=y, order="usd_per_million_output_tokens:Q")
+        rows.append(alt.layer(unfit, fit, front).properties(
+            width=460, height=260, title=f"{model}, {context:,} prompt tokens"))
+    return alt.vconcat(*rows).resolve_scale(color="shared").properties(title=alt.Title(
+        title, subtitle="Filled: fits in gpu_memory_utilization of the GPU; grey crosses: does not fit; "
+                        "dashed: Pareto front of the fitting configurations"))
+
+
 def save(chart: alt.TopLevelMixin, path: str | Path) -> Path:
     """Write ``chart`` as .html (self-contained, renders offline), .png or .svg."""
     path = Path(path)

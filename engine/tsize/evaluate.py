@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tsize.formulas import activations, flops, memory, parallel, params, sequence, training
+from tsize.formulas import activations, flops, memory, parallel, params, sequence, serving, training
 from tsize.registry import OUTPUT_NAMES, PRECISION_BITS
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
@@ -42,7 +42,19 @@ GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_p
 NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",
                   "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
                   "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s")
-RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + NUMERIC_INPUTS
+SERVING_FIELDS = (
+    "serve", "weight_bits", "weight_group_size", "weight_scale_bits", "weight_zero_bits", "kv_bits", "context_len",
+    "output_len", "concurrency", "block_size", "gpu_memory_utilization", "hbm_bytes_per_s", "hbm_efficiency",
+    "scaleup_bytes_per_s", "scaleup_latency_s", "serving_matmul_flops_per_s", "sliding_window", "n_sliding_layers",
+    "kv_lora_rank", "qk_rope_head_dim",
+)
+RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + NUMERIC_INPUTS + SERVING_FIELDS
+
+#: Serving: tokens of vLLM's profiling forward pass (``max_num_batched_tokens``, 8192 for the API server in
+#: vLLM V1) and rows of its sampler run (``max_num_seqs``, default 256); activations and all-reduces in 16 bits.
+PREFILL_CHUNK_TOKENS = 8192
+SAMPLER_ROWS = 256
+SERVING_ACT_BITS = 16
 
 
 def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -57,7 +69,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise KeyError(f"missing resolved input {missing[0]!r}")  # a bug in grid.resolve, not a user error
     out: dict[str, np.ndarray] = {}
     s: dict[str, np.ndarray] = {}
-    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points):
+    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points, _serving):
         stage(x, s, out)
     return {name: out[name] for name in OUTPUT_NAMES}
 
@@ -298,4 +310,110 @@ def _points(x, s, out) -> None:
         memory_share=memory.share(part=required, memory_bytes=mem),
         fits=valid & memory.fits(required=required, memory_bytes=mem),
         max_micro_batch=max_mb, min_gpus=parallel.min_gpus(tp=tp, pp=pp, min_dp=min_dp, buildable=buildable),
+    )
+
+
+def _serving(x, s, out) -> None:
+    """Serving a model on one GPU type: memory, KV capacity, latency, throughput, cost (tier ``servings``).
+
+    Every output is NaN (flags false) when ``mode = train``; times, rates and
+    costs are NaN at invalid input (context longer than the model, a weight
+    format the GPU cannot run, concurrency 0, tp that cannot split the heads).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # concurrency 0: masked to NaN below
+        _serving_point(x, s, out)
+
+
+def _serving_point(x, s, out) -> None:
+    serve = np.asarray(x["serve"]) == 1
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k, gated = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"], x["gated_mlp"]
+    tp, pp = x["tp"], x["pp"]
+    c, n_in, n_out, bs = x["concurrency"], x["context_len"], x["output_len"], x["block_size"]
+    act = SERVING_ACT_BITS
+    window = dict(sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"])
+    hw = dict(matmul_flops_per_s=x["serving_matmul_flops_per_s"], hbm_bytes_per_s=x["hbm_bytes_per_s"],
+              hbm_efficiency=x["hbm_efficiency"])
+    comm = dict(d_model=d, act_bits=act, n_layer=L, tp=tp, bus_bytes_per_s=x["scaleup_bytes_per_s"],
+                latency_s=x["scaleup_latency_s"])
+    shape = dict(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, d_ff=f, gated_mlp=gated)
+
+    # memory (vLLM's accounting)
+    w_bits = serving.quantized_bits(bits=x["weight_bits"], group_size=x["weight_group_size"],
+                                    scale_bits=x["weight_scale_bits"], zero_bits=x["weight_zero_bits"])
+    linear = serving.layer_linear_params_per_rank(**shape, n_experts=E, tp=tp)
+    dense = serving.layer_dense_params_per_rank(**shape, n_experts=E, qkv_bias=x["qkv_bias"], out_bias=x["out_bias"],
+                                                mlp_bias=x["mlp_bias"], norm_bias=x["norm_bias"], tp=tp)
+    weights = serving.weights_per_gpu_bytes(
+        linear_params=linear, dense_params=dense, n_layer=L, pp=pp, token_embedding=s["p_tok"],
+        position_embedding=s["p_pos"], final_norm=s["p_norm"], lm_head=s["p_head"],
+        tied_embeddings=x["tied_embeddings"], tp=tp, weight_bits=w_bits)
+    kv_layer = serving.kv_cache_bytes_per_token_layer(n_kv_head=K, head_dim=hd, kv_bits=x["kv_bits"], tp=tp,
+                                                      kv_lora_rank=x["kv_lora_rank"],
+                                                      qk_rope_head_dim=x["qk_rope_head_dim"])
+    kv_token = serving.kv_cache_bytes_per_token(per_token_layer=kv_layer, n_layer=L, pp=pp)
+    seq_bytes = serving.kv_cache_bytes_per_sequence(tokens=np.asarray(n_in) + n_out, per_token_layer=kv_layer,
+                                                    n_layer=L, pp=pp, block_size=bs, **window)
+    chunk = np.minimum(np.asarray(c, dtype=np.float64) * n_in, PREFILL_CHUNK_TOKENS)
+    workspace = serving.prefill_workspace_bytes(tokens=chunk, **shape, tp=tp, act_bits=act, vocab_size=V,
+                                                logits_rows=np.minimum(c, SAMPLER_ROWS))
+    budget = serving.kv_cache_budget_bytes(memory_bytes=out["gpu_memory_bytes"],
+                                           gpu_memory_utilization=x["gpu_memory_utilization"], weights=weights,
+                                           workspace=workspace, overhead_bytes=x["overhead_bytes"])
+    needed = weights + workspace + x["overhead_bytes"] + np.asarray(c) * seq_bytes
+
+    # time: prefill of the batch, then decode steps at the mean context; pipeline stages run one after another
+    lin_active = np.asarray(L) * serving.layer_linear_params_per_rank(**shape, n_experts=k, tp=1)
+    model = dict(linear_params_active=lin_active, n_layer=L, n_head=H, head_dim=hd, d_model=d, vocab_size=V)
+    t_pp = np.asarray(pp, dtype=np.float64)
+    prefill_tokens = np.asarray(c, dtype=np.float64) * n_in
+    f_prefill = serving.forward_flops(tokens=prefill_tokens, sequences=c, attended=(np.asarray(n_in) + 1) / 2,
+                                      **model)
+    ttft = (serving.roofline_time_s(flops=f_prefill / tp, nbytes=weights * t_pp, **hw)
+            + serving.tp_comm_time_s(tokens=prefill_tokens, **comm))
+    mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
+    f_decode = serving.forward_flops(tokens=c, sequences=c, attended=mean_ctx, **model)
+    expert_bytes = np.ceil(np.asarray(L) / t_pp) * (2 + np.asarray(gated)) * d * np.asarray(f) / tp * E * w_bits / 8
+    unread = (1 - serving.experts_touched(n_experts=E, top_k=k, tokens=c) / E) * expert_bytes
+    kv_read = np.asarray(c) * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer,
+                                                                  n_layer=L, pp=pp, **window)
+    decode_bytes = (weights - unread + kv_read) * t_pp
+    tpot = (serving.roofline_time_s(flops=f_decode / tp, nbytes=decode_bytes, **hw)
+            + serving.tp_comm_time_s(tokens=c, **comm))
+    memory_bound = (decode_bytes / (np.asarray(x["hbm_bytes_per_s"]) * x["hbm_efficiency"])
+                    >= f_decode / tp / np.asarray(x["serving_matmul_flops_per_s"]))
+    n_gpus = np.asarray(tp) * t_pp
+    tput = serving.output_tokens_per_s(concurrency=c, output_len=n_out, ttft_s=ttft, tpot_s=tpot)
+    price = x["gpu_cloud_usd_per_hour"]
+    usd_in = serving.usd_per_million_tokens(usd_per_gpu_hour=price, n_gpus=n_gpus, seconds=ttft,
+                                            tokens=prefill_tokens)
+    usd_out = serving.usd_per_million_tokens(usd_per_gpu_hour=price, n_gpus=n_gpus, seconds=np.asarray(n_out) * tpot,
+                                             tokens=np.asarray(c, dtype=np.float64) * n_out)
+
+    # flags and masks
+    context_ok = serve & (np.asarray(n_in) + n_out <= np.asarray(x["n_ctx"]))
+    dtype_ok = serve & np.isfinite(x["serving_matmul_flops_per_s"])
+    valid = (context_ok & dtype_ok & (np.asarray(c) >= 1) & out["heads_divide"]
+             & serving.tp_divides_heads(n_head=H, n_kv_head=K, tp=tp) & np.isfinite(x["hbm_bytes_per_s"]))
+    fits = valid & (needed <= np.asarray(out["gpu_memory_bytes"]) * x["gpu_memory_utilization"])
+
+    def served(value):
+        return np.where(serve, value, np.nan)
+
+    def timed(value):
+        return np.where(valid, value, np.nan)
+
+    out.update(
+        context_fits_model=context_ok, weight_dtype_supported=dtype_ok,
+        serving_weights_per_gpu_bytes=served(weights), kv_cache_bytes_per_token=served(kv_token),
+        kv_cache_bytes_per_sequence=served(seq_bytes), serving_workspace_bytes=served(workspace),
+        kv_cache_budget_bytes=served(budget),
+        kv_cache_tokens=served(serving.kv_cache_tokens(budget_bytes=budget, bytes_per_token=kv_token,
+                                                       block_size=bs)),
+        max_concurrency=served(serving.max_concurrency(budget_bytes=budget, sequence_bytes=seq_bytes)),
+        serving_memory_per_gpu_bytes=served(needed), ttft_s=timed(ttft), tpot_s=timed(tpot),
+        decode_memory_bound=valid & memory_bound, output_tokens_per_s_per_replica=timed(tput),
+        output_tokens_per_s_per_gpu=timed(tput / n_gpus), requests_per_s_per_replica=timed(tput / n_out),
+        usd_per_million_input_tokens=timed(usd_in), usd_per_million_output_tokens=timed(usd_out),
+        serving_fits=fits,
     )

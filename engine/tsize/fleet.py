@@ -95,3 +95,28 @@ FROM gpus g
 LEFT JOIN meets o USING (model, tokens, gpu)
 JOIN reason r USING (model, tokens, gpu)
 ORDER BY g.model, g.tokens, o.purchase_usd NULLS LAST, g.gpu"""
+
+
+#: Columns of a serving option (``serving_sql``).
+SERVING_COLUMNS = ("model", "context_len", "output_len", "gpu", "tp", "pp", "weight_dtype", "kv_dtype", "concurrency",
+                   "ttft_s", "tpot_s", "output_tokens_per_s_per_gpu", "usd_per_million_output_tokens",
+                   "serving_memory_per_gpu_bytes", "gpu_memory_bytes", "max_concurrency", "serving_fits")
+
+
+def serving_sql(source: str) -> str:
+    """Serving points (mode = serve) with a finite cost and latency, each flagged ``pareto`` when it fits and no
+    fitting point of the same model and context length is at least as cheap per output token and faster (TPOT)."""
+    cols = ", ".join(SERVING_COLUMNS)
+    return f"""
+WITH src AS (
+    SELECT {cols} FROM {source}
+    WHERE mode = 'serve' AND isfinite(tpot_s) AND isfinite(usd_per_million_output_tokens)
+),
+ranked AS (
+    SELECT *, min(CASE WHEN serving_fits THEN tpot_s END) OVER (
+        PARTITION BY model, context_len ORDER BY usd_per_million_output_tokens, tpot_s
+        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_before
+    FROM src
+)
+SELECT * EXCLUDE (faster_before), serving_fits AND (faster_before IS NULL OR tpot_s < faster_before) AS pareto
+FROM ranked ORDER BY model, context_len, usd_per_million_output_tokens"""

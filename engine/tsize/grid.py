@@ -22,7 +22,8 @@ from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
-from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, PRECISION_BITS, RECOMPUTE, TIERS
+from tsize.registry import (INPUT_NAMES, INPUTS, KV_DTYPES, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS,
+                            WEIGHT_DTYPES)
 
 Box = tuple[tuple[int, int], ...]
 
@@ -30,10 +31,46 @@ Box = tuple[tuple[int, int], ...]
 DEFAULT_DTYPE = "bfloat16"
 
 #: Input columns that are categorical (stored as labels), and integer columns.
-CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
+CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu", "mode", "weight_dtype", "kv_dtype")
 #: Every labelled column of the long-form frame: categorical inputs and the model's family.
 LABELS = CATEGORICAL + ("family",)
-INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
+INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage", "context_len", "output_len",
+           "concurrency", "block_size")
+
+#: Serving weight formats: stored bits per element, quantization group (0: none), scale and zero-point bits per
+#: group, and the dense peak the matmuls run at. fp8/int8 are W8A8 (FP8 / SmoothQuant checkpoints: one scale per
+#: tensor or channel, < 0.1 %, not counted); int4 is W4A16 as AutoAWQ/AutoGPTQ store it (qweight 4 bits, per group
+#: of 128 inputs one fp16 scale and one packed 4-bit zero; GPTQ's g_idx not counted), dequantized to 16-bit
+#: matmuls (fp16, or bf16 where a GPU has no fp16 peak).
+WEIGHT_FORMATS = {
+    "bf16": (16, 0, 0, 0, "bf16"), "fp16": (16, 0, 0, 0, "fp16"), "fp8": (8, 0, 0, 0, "fp8"),
+    "int8": (8, 0, 0, 0, "int8"), "int4": (4, 128, 16, 4, ("fp16", "bf16")),
+}
+
+
+def format_peak(gpu, weight_dtype: str) -> float:
+    """Dense peak [FLOP/s] a weight format's matmuls run at on a GPU (the first of its peaks the GPU has); NaN
+    when it has none (the format cannot run there)."""
+    peaks = WEIGHT_FORMATS[weight_dtype][4]
+    for peak in (peaks,) if isinstance(peaks, str) else peaks:
+        if peak in gpu.peak_flops_per_s:
+            return gpu.peak_flops_per_s[peak]
+    return math.nan
+KV_BITS = {"bf16": 16, "fp16": 16, "fp8": 8}
+# serving: provisional until issue 11 merges (its resolved hardware facts replace these global values)
+#: Achievable fraction of peak HBM bandwidth when streaming weights: H100 weight loads measured at 78-84 % with
+#: Nsight Compute (mikamirai.com/blog/gpu-memory-bandwidth, 2026-03-28). One global value.
+HBM_EFFICIENCY = 0.8
+#: Achievable fraction of the dense peak for GPUs without a measured matmul ceiling: the median of the catalog's
+#: measured NVIDIA MAMF/peak ratios (A100 0.87, H100 0.80, B200 0.78).
+MATMUL_EFFICIENCY = 0.8
+#: All-reduce bus bandwidth as a fraction of the unidirectional scale-up rate where nccl-tests figures are missing
+#: ("collectives reach ~80 % of unidirectional line rate", shared/reference/perf-facts.md).
+BUSBW_FRACTION = 0.8
+#: Per-hop latency of a ring all-reduce in the node, derived from one measured curve (DGX A100, 8 GPUs,
+#: stas00/ml-engineering network/README.md): 1 MiB takes 1 MiB x 1.75 / 18 GB/s = 101.9 us, of which the
+#: bandwidth term at the large-message 235 GB/s is 7.8 us; the rest, 94.1 us, over the ring's 2 x 7 steps.
+SCALEUP_LATENCY_S = 94.1e-6 / 14
 
 
 def column_kind(name: str) -> str:
@@ -54,6 +91,9 @@ def _model_fields(m: ModelConfig) -> dict[str, float]:
         tied_embeddings=m.tied_embeddings, n_experts=m.n_experts, top_k=m.top_k, softmax_fp32=m.softmax_fp32,
         loss_fp32=m.loss_fp32, fused_qkv=m.fused_qkv, residual_dropout=m.residual_dropout,
         mask_buffer=m.implementation == "nanogpt", heads_divide=m.heads_divide,
+        # serving: provisional until issue 12 merges (it adds these model fields; 0 = ordinary GQA, no window)
+        sliding_window=getattr(m, "sliding_window", 0) or 0, n_sliding_layers=getattr(m, "n_sliding_layers", 0) or 0,
+        kv_lora_rank=getattr(m, "kv_lora_rank", 0) or 0, qk_rope_head_dim=getattr(m, "qk_rope_head_dim", 0) or 0,
     )
 
 
@@ -114,6 +154,30 @@ class Grid:
         for name in ("dropout", "dropout_mask_bytes", "tokens", "assumed_mfu", "pue", "usd_per_kwh",
                      "overhead_bytes", "allocator_slack", "iter_time_s"):
             self._put(name, name, self.values[name])
+        self._resolve_serving(gpus)
+
+    def _resolve_serving(self, gpus: list) -> None:
+        """Serving inputs: weight and KV formats, hardware rates (provisional until issue 11 merges)."""
+        self._put("serve", "mode", [MODES.index(m) for m in self.values["mode"]], np.int64)
+        formats = [WEIGHT_FORMATS[w] for w in self.values["weight_dtype"]]
+        for i, name in enumerate(("weight_bits", "weight_group_size", "weight_scale_bits", "weight_zero_bits")):
+            self._put(name, "weight_dtype", [f[i] for f in formats])
+        self._put("kv_bits", "kv_dtype", [KV_BITS[k] for k in self.values["kv_dtype"]])
+        for name in ("context_len", "output_len", "concurrency", "block_size"):
+            self._put(name, name, self.values[name], np.int64)
+        self._put("gpu_memory_utilization", "gpu_memory_utilization", self.values["gpu_memory_utilization"])
+        # serving: provisional until issue 11 merges (same names and meanings as its resolved inputs)
+        self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
+        self._put("hbm_efficiency", "gpu", [HBM_EFFICIENCY for _ in gpus])
+        self._put("scaleup_bytes_per_s", "gpu", [
+            g.scaleup_busbw_bytes_per_s if math.isfinite(g.scaleup_busbw_bytes_per_s)
+            else BUSBW_FRACTION * g.interconnect_bytes_per_s / 2 for g in gpus])
+        self._put("scaleup_latency_s", "gpu", [SCALEUP_LATENCY_S for _ in gpus])
+        ratio = [g.mamf_flops_per_s / g.peak_flops_per_s["bf16"]
+                 if math.isfinite(g.mamf_flops_per_s) and "bf16" in g.peak_flops_per_s else MATMUL_EFFICIENCY
+                 for g in gpus]
+        self._serving_rate = np.array([[format_peak(g, w) * r for w in self.values["weight_dtype"]]
+                                       for g, r in zip(gpus, ratio)])
 
     def _along(self, vector: np.ndarray, axis: int, box: Box) -> np.ndarray:
         start, stop = box[axis]
@@ -130,6 +194,14 @@ class Grid:
         shape[g], shape[p] = g1 - g0, p1 - p0
         peak = self._peak[g0:g1, p0:p1]
         x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
+        w = self._axis["weight_dtype"]
+        (w0, w1) = box[w]
+        shape = [1] * len(box)
+        shape[g], shape[w] = g1 - g0, w1 - w0
+        # serving: provisional until issue 11 merges. Its matmul_flops_per_s is at the precision recipe's dtype;
+        # serving computes at the weight format's dtype, so after the merge derive this from its GEMM rate there.
+        rate = self._serving_rate[g0:g1, w0:w1]
+        x["serving_matmul_flops_per_s"] = (rate if g < w else rate.T).reshape(shape)
         return x
 
     def evaluate(self, box: Box | None = None) -> dict[str, np.ndarray]:

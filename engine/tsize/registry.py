@@ -22,6 +22,10 @@ per grid point:
   assumed MFU, energy prices);
 * ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
 * ``settings``: memory-accounting settings (sequence parallelism, overheads);
+* ``servings``: serving a model on one GPU type (``mode = serve``; NaN or
+  false when ``mode = train``). The training outputs do not depend on the
+  mode: with ``mode = serve`` they still describe training with the
+  training inputs and do not apply; the ``mode`` column says which applies;
 * ``points``: everything that needs the full point (activations per GPU, fit).
 """
 
@@ -102,6 +106,9 @@ class Output:
 
 ATTENTION = ("naive", "flash")
 RECOMPUTE = ("none", "selective", "full")
+MODES = ("train", "serve")
+WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4")
+KV_DTYPES = ("bf16", "fp16", "fp8")
 
 #: Input axes, in grid order (first = slowest varying).
 INPUTS: tuple[Input, ...] = (
@@ -139,6 +146,23 @@ INPUTS: tuple[Input, ...] = (
           minimum=0),
     Input("iter_time_s", "float", math.nan, "s", "Measured seconds per iteration, for MFU (NaN: not measured)",
           above=0),
+    # --- serving (issue 13) -------------------------------------------------
+    Input("mode", "choice", "train", "", "What the point sizes: train, or serve (the serving outputs; NaN when train)",
+          MODES),
+    Input("weight_dtype", "choice", "bf16", "",
+          "Serving weight format: bf16/fp16; fp8 or int8 (W8A8, needs the GPU's fp8/int8 tensor cores); "
+          "int4 (AWQ/GPTQ W4A16, group 128, 16-bit scale + 4-bit zero per group)", WEIGHT_DTYPES),
+    Input("kv_dtype", "choice", "bf16", "", "KV-cache element type", KV_DTYPES),
+    Input("context_len", "int", 512, "tokens", "Serving: prompt tokens per request", minimum=1, maximum=2**31 - 1),
+    Input("output_len", "int", 128, "tokens", "Serving: generated tokens per request", minimum=1,
+          maximum=2**31 - 1),
+    Input("concurrency", "int", 1, "sequences",
+          "Serving: requests in flight, batched together (0 is flagged: nothing served)", minimum=0,
+          maximum=2**31 - 1),
+    Input("block_size", "int", 16, "tokens", "Serving: KV-cache page size (vLLM default 16)", minimum=1,
+          maximum=2**20),
+    Input("gpu_memory_utilization", "float", 0.9, "1",
+          "Serving: fraction of GPU memory the server may use (vLLM default 0.9)", above=0, maximum=1),
 )
 
 INPUT_NAMES = tuple(i.name for i in INPUTS)
@@ -165,12 +189,14 @@ TIERS: dict[str, tuple[str, ...]] = {
              "usd_per_kwh"),
     "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
     "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
+    "servings": ("model", "gpu", "tp", "pp", "overhead_bytes", "mode", "weight_dtype", "kv_dtype", "context_len",
+                 "output_len", "concurrency", "block_size", "gpu_memory_utilization"),
     "points": INPUT_NAMES,
 }
 #: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
 PARENTS: dict[str, tuple[str, ...]] = {
     "models": (), "gpus": (), "steps": ("models",), "placements": ("steps", "gpus"), "runs": (), "shards": (),
-    "settings": (), "points": ("placements", "runs", "shards", "settings"),
+    "settings": (), "servings": (), "points": ("placements", "runs", "shards", "settings", "servings"),
 }
 
 
@@ -185,6 +211,7 @@ _SEED = "seed notebook (nanoGPT transformer_sizing.ipynb)"
 _KORT = "Korthikanti et al. 2022, sec. 4.1; tests/formulas/test_activations.py (saved_tensors_hooks)"
 _ZERO = "Rajbhandari et al. 2020 (ZeRO), sec. 3.1 and 5"
 _MEG = "Narayanan et al. 2021; Korthikanti et al. 2022 (Megatron-LM)"
+_SERVE = "tsize/formulas/serving.py (vLLM paging; roofline); tests/test_serving.py"
 
 OUTPUTS: tuple[Output, ...] = (
     # --- per model --------------------------------------------------------
@@ -316,6 +343,51 @@ OUTPUTS: tuple[Output, ...] = (
     Output("train_flops_full_recompute", "FLOP", "runs", "float64",
            "Executed FLOPs to train with full recomputation, whatever recompute says: 8*N*D",
            "Chen et al. 2016; Korthikanti et al. 2022"),
+    # --- serving (mode = serve; NaN / false when mode = train) -------------------
+    Output("context_fits_model", "", "servings", "bool",
+           "context_len + output_len <= the model's n_ctx (false when mode = train)", _SERVE),
+    Output("weight_dtype_supported", "", "servings", "bool",
+           "The GPU has the dense peak the weight format computes at (fp8/int8 tensor cores for W8A8)",
+           "catalogs/gpus.toml"),
+    Output("serving_weights_per_gpu_bytes", "bytes", "servings", "float64",
+           "Weights on the busiest GPU: TP-split, KV projections and norms replicated, block linears at "
+           "weight_dtype (int4: + group scales and zeros), the rest 16-bit", _SERVE),
+    Output("kv_cache_bytes_per_token", "bytes", "servings", "float64",
+           "KV cache per token of context on the busiest GPU: 2 x layers x max(1, n_kv_head // tp) x head_dim x "
+           "kv bytes", _SERVE),
+    Output("kv_cache_bytes_per_sequence", "bytes", "servings", "float64",
+           "KV cache of one request (context_len + output_len tokens) on the busiest GPU, in whole blocks", _SERVE),
+    Output("serving_workspace_bytes", "bytes", "servings", "float64",
+           "Activation peak of a prefill chunk (min(context_len x concurrency, 8192) tokens) and fp32 logits",
+           _SERVE),
+    Output("kv_cache_budget_bytes", "bytes", "servings", "float64",
+           "GPU memory x gpu_memory_utilization - weights - workspace - overhead_bytes (>= 0)", _SERVE),
+    Output("kv_cache_tokens", "tokens", "servings", "float64", "Tokens the KV cache holds (whole blocks)", _SERVE),
+    Output("max_concurrency", "sequences", "servings", "float64",
+           "Requests of context_len + output_len tokens whose KV cache fits at once", _SERVE),
+    Output("serving_memory_per_gpu_bytes", "bytes", "servings", "float64",
+           "Weights + workspace + overhead + concurrency x KV per sequence, busiest GPU", _SERVE),
+    Output("ttft_s", "s", "servings", "float64",
+           "Time to first token: prefill of concurrency prompts (roofline max of compute and weight reads) "
+           "+ TP all-reduces", _SERVE),
+    Output("tpot_s", "s", "servings", "float64",
+           "Time per output token: one decode step of the batch at the mean context, roofline max of "
+           "(weights + KV read) / HBM and FLOPs / matmul rate, + TP all-reduces", _SERVE),
+    Output("decode_memory_bound", "", "servings", "bool", "The decode step is limited by HBM, not by compute",
+           _SERVE),
+    Output("output_tokens_per_s_per_replica", "tokens/s", "servings", "float64",
+           "concurrency x output_len / (ttft + output_len x tpot), one replica of tp x pp GPUs", _SERVE),
+    Output("output_tokens_per_s_per_gpu", "tokens/s", "servings", "float64",
+           "output_tokens_per_s_per_replica / (tp x pp)", _SERVE),
+    Output("requests_per_s_per_replica", "requests/s", "servings", "float64",
+           "output_tokens_per_s_per_replica / output_len", _SERVE),
+    Output("usd_per_million_input_tokens", "USD", "servings", "float64",
+           "Cloud cost of the prefill time per million prompt tokens (GPU-hours of the replica)", _SERVE),
+    Output("usd_per_million_output_tokens", "USD", "servings", "float64",
+           "Cloud cost of the decode time per million generated tokens (GPU-hours of the replica)", _SERVE),
+    Output("serving_fits", "", "servings", "bool",
+           "mode = serve, valid input (context fits the model, weight format runs, concurrency >= 1, tp splits "
+           "the heads) and weights + workspace + concurrency x KV fit gpu_memory_utilization of the GPU", _SERVE),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)

@@ -193,6 +193,18 @@ def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
     return pa.table(data)
 
 
+def _fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
+    """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve."""
+    train = chunk.column("fits").to_numpy(zero_copy_only=False)
+    if "serve" not in grid.values["mode"]:
+        return int(np.count_nonzero(train))
+    shape = tuple(b - a for a, b in box)
+    serve = (np.asarray(grid.values["mode"]) == "serve")[grid.column("mode", box)]
+    serving = grid.evaluate(box)["serving_fits"]
+    serve, serving = (np.broadcast_to(v, shape).reshape(-1) for v in (serve, serving))
+    return int(np.count_nonzero(np.where(serve, serving, train)))
+
+
 def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHUNK_POINTS,
           progress: bool | None = None, wait_s: float = 30.0) -> dict[str, Any]:
     """Evaluate ``spec`` and store it, replacing any earlier sweep of the same name atomically.
@@ -226,7 +238,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
                 chunk = _arrow_chunk(grid, tier, box)
                 writer.put(chunk)
                 if tier == "points":
-                    fits += int(np.count_nonzero(chunk.column("fits").to_numpy(zero_copy_only=False)))
+                    fits += _fit_count(grid, box, chunk)
                     bar.advance(chunk.num_rows)
             writer.close()
         seconds = time.perf_counter() - started

@@ -113,15 +113,21 @@ def _output_format(p: argparse.ArgumentParser) -> None:
 
 @command("size")
 def _size(args: argparse.Namespace) -> int:
-    from tsize.cli.report import render
+    from tsize.cli.report import render, render_serving
 
     inputs = _point_inputs(args)
-    if args.json:
+    if args.json or args.mode == "serve":
         batches = inputs.pop("batch_size") or [None]
         if len(batches) != 1:
-            raise TsizeError(f"--json takes one --batch-size, got {len(batches)}")
-        print(json.dumps(api.json_safe(api.size(args.model, dtype=args.dtype, batch_size=batches[0], **inputs)),
-                         indent=2))
+            raise TsizeError(f"--json and --mode serve take one --batch-size, got {len(batches)}")
+        row = api.size(args.model, dtype=args.dtype, batch_size=batches[0], **inputs)
+        if args.mode == "serve":
+            row = api.check_serving(row)
+        if args.json:
+            print(json.dumps(api.json_safe(row), indent=2))
+        else:
+            render_serving(row)
+        return 0
     else:
         render(api.report(args.model, dtype=args.dtype, **inputs), causal=args.causal)
     return 0
@@ -182,6 +188,9 @@ def _chart(args: argparse.Namespace) -> int:
 def _validate(args: argparse.Namespace) -> int:
     from tsize.cli import fmt, report
 
+    if args.serving:  # serving latency vs published measurements: no PyTorch needed
+        print(api.validate_serving_markdown())
+        return 0
     checks = api.validate(args.model, all_models=args.all, batch_size=args.batch_size, seq_len=args.seq_len)
     failed = [c for c in checks if not abs(c.error) <= args.tolerance]
     if args.json:
@@ -295,14 +304,15 @@ def build_parser() -> argparse.ArgumentParser:
     _output_format(p)
     _wait(p)
 
-    p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",
+    p = sub.add_parser("chart", help="chart fleet or serving options from the store (pareto, fleet, serving)",
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
                                    "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
-                                   "that meets a deadline). Written as .html (self-contained), .png or .svg. "
+                                   "that meets a deadline) or 'serving' (cost per million output tokens vs time per output token, Pareto "
+                                   "front per model and context). Written as .html (self-contained), .png or .svg. "
                                    "Example: tsize chart fleet --deadline-days 30")
-    p.add_argument("kind", choices=("pareto", "fleet"))
+    p.add_argument("kind", choices=api.CHARTS)
     _db(p)
-    p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
+    p.add_argument("--sweep", default=None, help="stored sweep to chart (default fleet; serving for 'serving')")
     p.add_argument("--sql", default=None, help="chart the rows of this query of 'results' instead of a sweep")
     p.add_argument("--model", action="append", default=None, help="only this model (repeatable)")
     p.add_argument("--tokens", action="append", type=_number, default=None, help="only this token count (repeatable)")
@@ -321,6 +331,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tolerance", type=_number, default=0.05, help="largest acceptable relative error (default 0.05)")
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--markdown", action="store_true", help="print the checks as a Markdown table")
+    p.add_argument("--serving", action="store_true",
+                   help="instead: serving latency vs published measurements, as a Markdown table (README)")
 
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "

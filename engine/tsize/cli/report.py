@@ -198,3 +198,34 @@ def checks_table(checks: list, failed: list, *, tolerance: float) -> Table:
         table.add_row(c.model, c.quantity, c.setting, f"{c.estimate:,.0f}", f"{c.measured:,.0f}",
                       f"[{style}]{c.error:+.2%}[/]" if style else f"{c.error:+.2%}")
     return table
+_SERVING_ROWS = (
+    ("weights per GPU", "serving_weights_per_gpu_bytes", fmt.gib),
+    ("KV cache per token (per GPU, KiB)", "kv_cache_bytes_per_token", lambda v: f"{v / 1024:,.1f}"),
+    ("KV cache per request (per GPU)", "kv_cache_bytes_per_sequence", fmt.gib),
+    ("prefill workspace", "serving_workspace_bytes", fmt.gib),
+    ("KV cache budget", "kv_cache_budget_bytes", fmt.gib),
+    ("KV cache capacity (tokens)", "kv_cache_tokens", fmt.count),
+    ("max concurrent requests", "max_concurrency", fmt.count),
+    ("memory per GPU at this concurrency", "serving_memory_per_gpu_bytes", fmt.gib),
+    ("time to first token (ms)", "ttft_s", lambda v: f"{v * 1e3:,.1f}"),
+    ("time per output token (ms)", "tpot_s", lambda v: f"{v * 1e3:,.2f}"),
+    ("output tokens/s per replica", "output_tokens_per_s_per_replica", lambda v: f"{v:,.0f}"),
+    ("output tokens/s per GPU", "output_tokens_per_s_per_gpu", lambda v: f"{v:,.0f}"),
+    ("USD per million input tokens", "usd_per_million_input_tokens", lambda v: f"${v:,.4f}"),
+    ("USD per million output tokens", "usd_per_million_output_tokens", lambda v: f"${v:,.4f}"),
+)
+
+
+def render_serving(row: dict[str, Any], *, console: Console | None = None) -> None:
+    """Print one serving point (``mode = serve``): memory, capacity, latency, throughput, cost."""
+    console = console or fmt.console()
+    console.print(f"[bold]{row['model']}[/] on {row['gpu']}, tp={row['tp']} pp={row['pp']}, weights "
+                  f"{row['weight_dtype']}, KV {row['kv_dtype']}; {row['concurrency']} requests of "
+                  f"{row['context_len']} + {row['output_len']} tokens")
+    table = _table("Serving", "quantity", "value", right=(1,))
+    for label, key, show in _SERVING_ROWS:
+        value = row[key]
+        table.add_row(label, "-" if fmt._bad(value) else show(value))
+    table.add_row("decode bound by", "memory" if row["decode_memory_bound"] else "compute")
+    table.add_row("fits", "yes" if row["serving_fits"] else "[red]no[/]")
+    console.print(table)

@@ -1,0 +1,287 @@
+"""Serving: KV cache, quantized weights, capacity, prefill/decode time, throughput and cost.
+
+Memory follows vLLM's accounting (Kwon et al. 2023, PagedAttention; vLLM
+``vllm/v1/kv_cache_interface.py`` and ``vllm/config``), time a roofline with
+measured hardware rates (Williams et al. 2009; Pope et al. 2023, "Efficiently
+Scaling Transformer Inference", sec. 2-3):
+
+* KV heads per tensor-parallel rank are ``max(1, n_kv_head // tp)``: when
+  ``tp`` exceeds the KV heads each rank keeps a replica of one head
+  (vLLM ``ModelConfig.get_num_kv_heads``). Multi-head latent attention
+  (DeepSeek-V2, MLA) caches one latent of ``kv_lora_rank + qk_rope_head_dim``
+  elements per token and layer, the same on every rank. Sliding-window layers
+  keep at most ``sliding_window`` tokens.
+* The cache is paged in blocks of ``block_size`` tokens; a sequence holds
+  ``ceil(tokens / block_size)`` blocks (vLLM ``cdiv``).
+* Capacity: ``gpu_memory * gpu_memory_utilization`` minus weights, the
+  profiled activation peak and memory outside PyTorch, in whole blocks
+  (vLLM ``Worker.determine_available_memory``).
+* Prefill (compute-bound) and decode (memory-bound at small batch,
+  compute-bound at large: the roofline maximum of the two), each plus the
+  tensor-parallel all-reduces, two per layer (Shoeybi et al. 2019), which are
+  latency-bound at small batch.
+
+Weights are bytes as checkpoints store them: GPTQ/AWQ int4 keep a 16-bit
+scale and a packed 4-bit zero point per group of ``group_size`` input
+elements of each output column (AutoAWQ ``WQLinear_GEMM``: ``qweight``,
+``qzeros``, ``scales``); FP8 and int8 checkpoints keep one scale per tensor or
+channel (< 0.1 % here, ignored). Only the transformer blocks' linear weights
+are quantized; embeddings, LM head, norms, biases and routers stay 16-bit.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def _f(x):
+    return np.asarray(x, dtype=np.float64)
+
+
+# -- weights ----------------------------------------------------------------------------------------------
+def quantized_bits(*, bits, group_size=0, scale_bits=16, zero_bits=0):
+    """Stored bits per quantized weight element [bits].
+
+    ``bits + (scale_bits + zero_bits) / group_size``; ``group_size`` 0 means no
+    per-group metadata (16-bit weights; per-tensor FP8/int8 scales). AWQ/GPTQ
+    int4 at group 128 with a 16-bit scale and a 4-bit zero: 4.15625.
+    """
+    g = _f(group_size)
+    overhead = np.where(g > 0, (_f(scale_bits) + _f(zero_bits)) / np.where(g > 0, g, 1.0), 0.0)
+    return _f(bits) + overhead
+
+
+def kv_heads_per_rank(*, n_kv_head, tp):
+    """KV heads each tensor-parallel rank stores [heads]: ``max(1, n_kv_head // tp)``.
+
+    When ``tp > n_kv_head`` every rank keeps a whole head (replicated
+    ``tp / n_kv_head`` times). vLLM ``ModelConfig.get_num_kv_heads``.
+    """
+    return np.maximum(1, np.asarray(n_kv_head) // np.asarray(tp))
+
+
+def tp_divides_heads(*, n_head, n_kv_head, tp):
+    """Whether tensor parallelism can split the heads [bool]: tp divides n_head, and tp divides n_kv_head
+    or n_kv_head divides tp (vLLM ``QKVParallelLinear``)."""
+    H, K, t = np.asarray(n_head), np.asarray(n_kv_head), np.asarray(tp)
+    return (H % t == 0) & ((K % t == 0) | (t % K == 0))
+
+
+def layer_linear_params_per_rank(*, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, n_experts, tp):
+    """Linear weight elements of one block on one tensor-parallel rank [parameters].
+
+    ``d*(H/tp)*hd`` (Q) + ``2*d*kv_rank*hd`` (K, V) + ``(H/tp)*hd*d`` (output)
+    + ``E*(2 + gated)*d*d_ff/tp`` (MLP or experts), with ``kv_rank`` from
+    :func:`kv_heads_per_rank`. Biases excluded (see ``layer_dense_params_per_rank``).
+    """
+    d, hd, t = _f(d_model), _f(head_dim), _f(tp)
+    kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
+    attn = 2 * d * (_f(n_head) / t) * hd + 2 * d * kv * hd
+    mlp = _f(n_experts) * (2 + _f(gated_mlp)) * d * _f(d_ff) / t
+    return attn + mlp
+
+
+def layer_dense_params_per_rank(*, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, n_experts, qkv_bias,
+                                out_bias, mlp_bias, norm_bias, tp):
+    """Unquantized elements of one block on one rank [parameters]: norms, biases, router.
+
+    Two norms ``2*d*(1 + norm_bias)`` and the router ``d*E`` (when ``E > 1``)
+    are replicated; Q/K/V and MLP up/gate biases split with their columns;
+    the row-parallel output and down biases (``d``) are replicated.
+    """
+    d, t, E = _f(d_model), _f(tp), _f(n_experts)
+    kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
+    norms = 2 * d * (1 + _f(norm_bias))
+    router = np.where(E > 1, d * E, 0.0)
+    qkv_b = _f(qkv_bias) * (_f(n_head) / t + 2 * kv) * _f(head_dim)
+    out_b = _f(out_bias) * d
+    mlp_b = _f(mlp_bias) * E * ((1 + _f(gated_mlp)) * _f(d_ff) / t + d)
+    return norms + router + qkv_b + out_b + mlp_b
+
+
+def weights_per_gpu_bytes(*, linear_params, dense_params, n_layer, pp, token_embedding, position_embedding,
+                          final_norm, lm_head, tied_embeddings, tp, weight_bits, dense_bits=16):
+    """Serving weights on the busiest GPU [bytes].
+
+    ``ceil(L/pp) * (linear*weight_bits + dense*dense_bits)/8`` per stage plus,
+    on one stage, the larger of the first stage's embeddings (vocabulary split
+    ``tp`` ways, learned positions replicated) and the last stage's final norm
+    and LM head (a tied head is a second copy of the embedding when ``pp > 1``);
+    with ``pp = 1`` both. ``linear_params``/``dense_params`` are one block's
+    per-rank counts.
+    """
+    t, p = _f(tp), _f(pp)
+    blocks = np.ceil(_f(n_layer) / p) * (_f(linear_params) * _f(weight_bits) + _f(dense_params) * dense_bits) / 8
+    first = (_f(token_embedding) / t + _f(position_embedding)) * dense_bits / 8
+    head = _f(lm_head) + _f(tied_embeddings) * (p > 1) * _f(token_embedding)
+    last = (_f(final_norm) + head / t) * dense_bits / 8
+    return blocks + np.where(p > 1, np.maximum(first, last), first + last)
+
+
+# -- KV cache ---------------------------------------------------------------------------------------------
+def kv_cache_bytes_per_token_layer(*, n_kv_head, head_dim, kv_bits, tp=1, kv_lora_rank=0, qk_rope_head_dim=0):
+    """KV cache of one token in one layer on one rank [bytes].
+
+    ``2 * max(1, n_kv_head // tp) * head_dim * kv_bits / 8`` (a key and a
+    value per KV head); with MLA (``kv_lora_rank > 0``)
+    ``(kv_lora_rank + qk_rope_head_dim) * kv_bits / 8`` on every rank
+    (DeepSeek-V2, arXiv:2405.04434 sec. 2.1.2). vLLM ``AttentionSpec.page_size_bytes``:
+    ``coef * block_size * num_kv_heads * head_size * dtype_size``, coef 2, or 1 with MLA.
+    """
+    kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
+    gqa = 2 * kv * _f(head_dim)
+    mla = _f(kv_lora_rank) + _f(qk_rope_head_dim)
+    return np.where(_f(kv_lora_rank) > 0, mla, gqa) * _f(kv_bits) / 8
+
+
+def kv_cache_bytes_per_token(*, per_token_layer, n_layer, pp=1):
+    """KV cache per token of context on the busiest GPU, every layer [bytes].
+
+    ``ceil(L / pp) * per_token_layer`` (a sliding-window layer stops growing
+    past its window: see :func:`kv_cache_bytes_per_sequence`). Llama 3.1
+    8B / 70B in 16 bits: 0.125 / 0.3125 GiB per 1,024 tokens (Hugging Face,
+    "Llama 3.1 - 405B, 70B & 8B", 2024-07-23).
+    """
+    return np.ceil(_f(n_layer) / _f(pp)) * _f(per_token_layer)
+
+
+def blocks_for(*, tokens, block_size):
+    """Cache blocks holding ``tokens`` tokens [blocks]: ``ceil(tokens / block_size)`` (vLLM ``cdiv``)."""
+    return np.ceil(_f(tokens) / _f(block_size))
+
+
+def kv_cache_bytes_per_sequence(*, tokens, per_token_layer, n_layer, pp=1, block_size=1, sliding_window=0,
+                                n_sliding_layers=0):
+    """KV cache of one sequence of ``tokens`` tokens on the busiest GPU [bytes].
+
+    Full-attention layers hold every token, sliding-window layers at most
+    ``sliding_window``; each in whole blocks of ``block_size`` tokens:
+    ``(n_full * ceil(n/b) + n_swa * ceil(min(n, w)/b)) * b * per_token_layer``,
+    layers taken ``ceil(./pp)`` per stage. ``block_size = 1`` is the unpaged
+    cache of ``transformers``' ``DynamicCache``.
+    """
+    p = _f(pp)
+    n_swa = _f(n_sliding_layers) * (_f(sliding_window) > 0)
+    n_full = _f(n_layer) - n_swa
+    windowed = np.where(_f(sliding_window) > 0, np.minimum(_f(tokens), _f(sliding_window)), _f(tokens))
+    full = np.ceil(n_full / p) * blocks_for(tokens=tokens, block_size=block_size)
+    swa = np.ceil(n_swa / p) * blocks_for(tokens=windowed, block_size=block_size)
+    return (full + swa) * _f(block_size) * _f(per_token_layer)
+
+
+def kv_cache_budget_bytes(*, memory_bytes, gpu_memory_utilization, weights, workspace, overhead_bytes):
+    """Memory left for the KV cache on one GPU [bytes], never negative.
+
+    ``memory * gpu_memory_utilization - weights - workspace - overhead``
+    (vLLM ``determine_available_memory``: requested memory minus the
+    profiled non-KV peak).
+    """
+    left = _f(memory_bytes) * _f(gpu_memory_utilization) - _f(weights) - _f(workspace) - _f(overhead_bytes)
+    return np.maximum(left, 0.0)
+
+
+def kv_cache_tokens(*, budget_bytes, bytes_per_token, block_size):
+    """Tokens the cache holds on every layer [tokens]: whole blocks, ``floor(budget / (b * bytes)) * b``.
+
+    vLLM ``get_num_blocks``: ``available // page_size_bytes`` over the layers.
+    """
+    b = _f(block_size)
+    return np.floor(_f(budget_bytes) / (b * _f(bytes_per_token))) * b
+
+
+def max_concurrency(*, budget_bytes, sequence_bytes):
+    """Sequences of a given length that fit in the cache at once [sequences]: ``floor(budget / sequence)``."""
+    return np.floor(_f(budget_bytes) / _f(sequence_bytes))
+
+
+def prefill_workspace_bytes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, tp, act_bits,
+                            vocab_size, logits_rows):
+    """Activation peak of a forward pass over ``tokens`` tokens on one rank [bytes].
+
+    ``tokens * (4*d + (H/tp + 2*kv_rank)*hd + (2 + gated)*d_ff/tp) * act_bits/8``
+    (residual, norm output, attention output and hidden state; the fused QKV
+    output; the MLP up/gate output and its activation) plus
+    ``logits_rows * V * 4`` for the fp32 logits of the sampled positions. It
+    stands for vLLM's profiling run of ``max_num_batched_tokens`` tokens.
+    """
+    kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
+    t = _f(tp)
+    per_token = 4 * _f(d_model) + (_f(n_head) / t + 2 * kv) * _f(head_dim) + (2 + _f(gated_mlp)) * _f(d_ff) / t
+    return _f(tokens) * per_token * _f(act_bits) / 8 + _f(logits_rows) * _f(vocab_size) * 4
+
+
+# -- FLOPs and time ---------------------------------------------------------------------------------------
+def experts_touched(*, n_experts, top_k, tokens):
+    """Expected distinct experts a layer reads for ``tokens`` tokens under uniform routing [experts].
+
+    ``E * (1 - (1 - k/E)^tokens)``; 1 for a dense model.
+    """
+    E = _f(n_experts)
+    return E * (1 - (1 - _f(top_k) / E) ** _f(tokens))
+
+
+def forward_flops(*, tokens, sequences, linear_params_active, n_layer, n_head, head_dim, d_model, vocab_size,
+                  attended):
+    """Matmul FLOPs of a forward pass of a batch [FLOP].
+
+    ``2 * linear_active * tokens`` (block projections, top-k experts)
+    + ``4 * L * H * hd * tokens * attended`` (Q@K^T and P@V against
+    ``attended`` keys on average) + ``2 * d * V * sequences`` (logits of the
+    last position of each sequence only). Prefill of ``T`` tokens attends
+    ``(T + 1)/2`` keys on average (causal); a decode step attends the
+    context so far.
+    """
+    return (2 * _f(linear_params_active) * _f(tokens)
+            + 4 * _f(n_layer) * _f(n_head) * _f(head_dim) * _f(tokens) * _f(attended)
+            + 2 * _f(d_model) * _f(vocab_size) * _f(sequences))
+
+
+def all_reduce_time_s(*, nbytes, n, bus_bytes_per_s, latency_s):
+    """One ring all-reduce of ``nbytes`` over ``n`` ranks [s]; 0 for one rank.
+
+    ``2(n-1) * latency + nbytes * 2(n-1)/n / busbw``: the ring's 2(n-1)
+    steps each pay one hop latency (Thakur et al. 2005; nccl-tests
+    ``doc/PERFORMANCE.md`` for the bandwidth term). ``latency_s`` is per hop.
+    """
+    # serving: provisional until issue 11 merges (formulas/comm.py all_reduce_time_s replaces it)
+    k = _f(n)
+    steps = 2 * (k - 1)
+    return np.where(k > 1, steps * _f(latency_s) + _f(nbytes) * steps / k / _f(bus_bytes_per_s), 0.0)
+
+
+def tp_comm_time_s(*, tokens, d_model, act_bits, n_layer, tp, bus_bytes_per_s, latency_s):
+    """Tensor-parallel all-reduces of one forward pass [s]: two per layer of ``tokens * d`` activations.
+
+    ``2 * L * all_reduce(tokens * d * act_bits/8)`` (Shoeybi et al. 2019,
+    sec. 3: one after attention, one after the MLP).
+    """
+    one = all_reduce_time_s(nbytes=_f(tokens) * _f(d_model) * _f(act_bits) / 8, n=tp,
+                            bus_bytes_per_s=bus_bytes_per_s, latency_s=latency_s)
+    return 2 * _f(n_layer) * one
+
+
+def roofline_time_s(*, flops, nbytes, matmul_flops_per_s, hbm_bytes_per_s, hbm_efficiency):
+    """Time of a pass on one GPU [s]: ``max(flops / rate, bytes / (hbm * efficiency))``.
+
+    Compute-bound when the arithmetic intensity exceeds the machine balance,
+    memory-bound otherwise (Williams et al. 2009, roofline).
+    """
+    return np.maximum(_f(flops) / _f(matmul_flops_per_s), _f(nbytes) / (_f(hbm_bytes_per_s) * _f(hbm_efficiency)))
+
+
+def output_tokens_per_s(*, concurrency, output_len, ttft_s, tpot_s):
+    """Output tokens per second of one replica serving ``concurrency`` requests at once [tokens/s].
+
+    ``c * output_len / (ttft + output_len * tpot)``: each batch of ``c``
+    requests is prefilled, then decoded ``output_len`` steps.
+    """
+    n = _f(output_len)
+    return _f(concurrency) * n / (_f(ttft_s) + n * _f(tpot_s))
+
+
+def usd_per_million_tokens(*, usd_per_gpu_hour, n_gpus, seconds, tokens):
+    """Cloud cost of ``tokens`` tokens that take ``seconds`` of a replica of ``n_gpus`` GPUs [USD per 1e6 tokens].
+
+    ``usd_per_gpu_hour * n_gpus * seconds / 3600 / tokens * 1e6``.
+    """
+    return _f(usd_per_gpu_hour) * _f(n_gpus) * _f(seconds) / 3600.0 / _f(tokens) * 1e6

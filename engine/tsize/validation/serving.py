@@ -1,0 +1,149 @@
+"""Serving latency against published measurements (``tsize validate --serving``, the README's table).
+
+Each case is a published measurement with its exact model, GPU, tensor
+parallelism, batch, prompt and output lengths and precision, and the tsize
+estimate for it from the same code ``tsize size --mode serve`` runs. No case
+chose a constant: the efficiencies in ``grid.py`` (HBM 0.8, matmul MAMF or
+0.8 of peak, 10 us all-reduce latency) come from other sources, so every case
+here is out-of-sample.
+
+Sets:
+
+* ``fastertransformer``: kipply, "Transformer Inference Arithmetic"
+  (kipp.ly, 2022), FasterTransformer on A100-SXM4-40GB, a 13B GPT (40 layers,
+  d 5120, 40 heads, d_ff 20480, vocabulary 50272; cli99/llm-analysis
+  ``model_configs/test-13b.json``), fp16, batch 1, 512 prompt tokens,
+  10 generated; prefill and per-token decode latency at tp 1 and 2 (the
+  figures as tabulated in cli99/llm-analysis ``examples/fastertransformer``).
+* ``nemo-llama-2-7b``: NVIDIA NeMo Framework user guide, "Llama-2 Results,
+  Inference Performance" (docs.nvidia.com/nemo-framework/user-guide/latest/
+  performance/llama.html), TensorRT-LLM, 128 prompt tokens, 20 generated,
+  batch 1-8, tp 1-8, A100 80GB SXM4 and H100 80GB HBM3; "Average Latency"
+  per request, compared with ``ttft + 20 * tpot``. The page does not state
+  the precision: 16-bit assumed. Its Llama-2-13B rows are left out: at tp 1
+  on A100 they are faster than reading 26 GB of weights 20 times at the
+  A100's peak bandwidth allows (142.5 ms vs >= 255 ms), so they cannot be
+  16-bit measurements of that configuration.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import statistics
+
+from tsize.model import ModelConfig, from_mapping
+
+FT_13B = dict(name="ft-13b", family="gpt2", n_layer=40, d_model=5120, n_head=40, d_ff=20480, vocab_size=50272,
+              n_ctx=2048)
+FT_SOURCE = ("kipply, Transformer Inference Arithmetic (kipp.ly 2022), via cli99/llm-analysis "
+             "examples/fastertransformer/README.md@b60b392")
+NEMO_SOURCE = ("docs.nvidia.com/nemo-framework/user-guide/latest/performance/llama.html "
+               "(Llama-2 inference, 128 in/20 out)")
+
+
+@dataclasses.dataclass(frozen=True)
+class Case:
+    set: str
+    model: str | dict
+    gpu: str
+    tp: int
+    batch: int
+    context_len: int
+    output_len: int
+    quantity: str  # "ttft_s" | "tpot_s" | "latency_s" (ttft + output_len * tpot)
+    measured_s: float
+    source: str
+
+    @property
+    def setting(self) -> str:
+        return f"{self.gpu} tp{self.tp} b{self.batch} {self.context_len}+{self.output_len}"
+
+    @property
+    def model_name(self) -> str:
+        return self.model["name"] if isinstance(self.model, dict) else self.model
+
+
+def _ft() -> list[Case]:
+    rows = []
+    for tp, prefill_ms, decode_ms in ((1, 63.17, 22.0), (2, 45.45, 13.5)):
+        for quantity, ms in (("ttft_s", prefill_ms), ("tpot_s", decode_ms)):
+            rows.append(Case("fastertransformer", FT_13B, "nvidia_a100_40gb_sxm", tp, 1, 512, 10, quantity,
+                             ms / 1e3, FT_SOURCE))
+    return rows
+
+
+#: (tp, batch, A100 80GB SXM4 ms, H100 80GB HBM3 ms), Llama-2-7B, "Average Latency [ms]".
+_NEMO_7B = (
+    (1, 1, 234.0, 153.8), (1, 2, 249.6, 160.8), (1, 4, 272.6, 174.8), (1, 8, 329.5, 199.2),
+    (2, 1, 171.7, 128.6), (2, 2, 180.3, 132.0), (2, 4, 202.9, 137.9), (2, 8, 237.6, 156.2),
+    (4, 1, 143.7, 107.4), (4, 2, 149.9, 114.0), (4, 4, 165.2, 120.4), (4, 8, 196.4, 134.6),
+    (8, 1, 136.5, 97.6), (8, 2, 143.3, 109.1), (8, 4, 158.6, 116.2), (8, 8, 181.9, 129.1),
+)
+
+
+def _nemo() -> list[Case]:
+    rows = []
+    for tp, batch, a100, h100 in _NEMO_7B:
+        for gpu, ms in (("nvidia_a100_80gb_sxm", a100), ("nvidia_h100_sxm", h100)):
+            rows.append(Case("nemo-llama-2-7b", "llama-2-7b", gpu, tp, batch, 128, 20, "latency_s", ms / 1e3,
+                             NEMO_SOURCE))
+    return rows
+
+
+CASES: tuple[Case, ...] = tuple(_ft() + _nemo())
+
+
+@dataclasses.dataclass(frozen=True)
+class Result:
+    case: Case
+    estimate_s: float
+
+    @property
+    def error(self) -> float:
+        return self.estimate_s / self.case.measured_s - 1
+
+
+def _model(case: Case) -> str | ModelConfig:
+    return from_mapping(case.model) if isinstance(case.model, dict) else case.model
+
+
+def run(cases: tuple[Case, ...] = CASES) -> list[Result]:
+    """The tsize estimate for every case (16-bit weights and KV cache, as measured)."""
+    from tsize.point import size
+
+    results = []
+    for case in cases:
+        row = size(_model(case), mode="serve", gpu=case.gpu, tp=case.tp, concurrency=case.batch,
+                   context_len=case.context_len, output_len=case.output_len, weight_dtype="fp16", kv_dtype="fp16")
+        if case.quantity == "latency_s":
+            estimate = row["ttft_s"] + case.output_len * row["tpot_s"]
+        else:
+            estimate = row[case.quantity]
+        results.append(Result(case, estimate))
+    return results
+
+
+def summary(results: list[Result]) -> dict[str, dict[str, float]]:
+    """Per set: cases, median and worst |error|, and the median signed error."""
+    out = {}
+    for name in dict.fromkeys(r.case.set for r in results):
+        errors = [r.error for r in results if r.case.set == name]
+        out[name] = dict(cases=len(errors), median_abs=statistics.median(abs(e) for e in errors),
+                         worst_abs=max(abs(e) for e in errors), median=statistics.median(errors))
+    return out
+
+
+def table(results: list[Result]) -> str:
+    """Markdown: one row per case, then the per-set summary."""
+    lines = ["| set | model | setting | quantity | measured (ms) | tsize (ms) | error |",
+             "|---|---|---|---|---|---|---|"]
+    for r in results:
+        c = r.case
+        lines.append(f"| {c.set} | {c.model_name} | {c.setting} | {c.quantity} | {c.measured_s * 1e3:,.2f} | "
+                     f"{r.estimate_s * 1e3:,.2f} | {r.error:+.1%} |")
+    lines += ["", "| set | cases | median abs. error | worst abs. error | median signed error |",
+              "|---|---|---|---|---|"]
+    for name, s in summary(results).items():
+        lines.append(f"| {name} | {s['cases']} | {s['median_abs']:.1%} | {s['worst_abs']:.1%} | "
+                     f"{s['median']:+.1%} |")
+    return "\n".join(lines)
