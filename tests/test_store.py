@@ -44,7 +44,7 @@ def test_sweeps_table_records_provenance(tmp_path):
     store.write(spec_mod.load(ROOT / "sweeps" / "seed.toml"), path=db, progress=False)
     row = store.query("SELECT * FROM sweeps", path=db).row(0, named=True)
     assert row["name"] == "seed" and row["points"] == 600 and "batch_size" in row["spec"]
-    assert set(json.loads(row["catalogs"])) == {"models", "gpus", "precisions", "optimizers"}
+    assert set(json.loads(row["catalogs"])) == {"models", "gpus", "precisions", "optimizers", "systems"}
     assert row["tsize_version"] and row["created_at"] and row["seconds"] > 0
 
 

@@ -51,7 +51,8 @@ def test_outputs_live_in_their_tier():
             "gpu": ["nvidia_h100_sxm", "nvidia_l4"], "n_gpus": [8, 16], "tokens": [1e9, 2e9],
             "assumed_mfu": [0.3, 0.5], "pue": [1.1, 1.3], "usd_per_kwh": [0.1, 0.2], "tp": [1, 2], "pp": [1, 2],
             "zero_stage": [1, 3], "sequence_parallel": [False, True], "overhead_bytes": [0.0, 1e9],
-            "allocator_slack": [0.0, 0.1], "iter_time_s": [1.0, 2.0]}
+            "allocator_slack": [0.0, 0.1], "iter_time_s": [1.0, 2.0], "system": ["auto", "dgx_a100"],
+            "global_batch_size": [0, 64], "interleave": [1, 2], "overlap_grad_reduce": [False, True]}
     parsed = spec_mod.load({"name": "dep", "models": axes.pop("model"), "grid": axes})
     grid = parsed.grid()
     assert all(n == 2 for n in grid.shape)

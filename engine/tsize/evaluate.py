@@ -18,7 +18,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tsize.formulas import activations, flops, memory, parallel, params, training
+from tsize.formulas import activations, comm, compute, flops, memory, parallel, params, pipeline, training
 from tsize.registry import OUTPUT_NAMES
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
@@ -40,10 +40,17 @@ PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "cop
                     "residual_bits", "softmax_bits", "loss_bits")
 OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
 GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_per_hour", "peak_flops_per_s")
+#: Achievable rates (catalogs/systems.toml): ``hbm_bytes_per_s`` peak HBM [B/s], ``hbm_efficiency`` [1],
+#: ``matmul_flops_per_s`` measured dense GEMM ceiling at the recipe's dtype, before the size curve [FLOP/s];
+#: the point's system: ``scaleup_size`` [GPUs], ``scaleup_bytes_per_s`` per-GPU bus bandwidth [B/s],
+#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s].
+SYSTEM_FIELDS = ("hbm_bytes_per_s", "hbm_efficiency", "matmul_flops_per_s", "scaleup_size", "scaleup_bytes_per_s",
+                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s")
 NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",
                   "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
-                  "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s")
-RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + NUMERIC_INPUTS
+                  "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s", "global_batch_size",
+                  "interleave", "overlap_grad_reduce")
+RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + SYSTEM_FIELDS + NUMERIC_INPUTS
 
 
 def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -58,7 +65,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise KeyError(f"missing resolved input {missing[0]!r}")  # a bug in grid.resolve, not a user error
     out: dict[str, np.ndarray] = {}
     s: dict[str, np.ndarray] = {}
-    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points):
+    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points, _times):
         stage(x, s, out)
     return {name: out[name] for name in OUTPUT_NAMES}
 
@@ -170,7 +177,7 @@ def _steps(x, s, out) -> None:
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
                             recompute=x["recompute"])
-    s.update(T=T, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
+    s.update(T=T, state_bits=state_bits, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
              a_shard=a_shard, r_bytes=r_bytes)
     out.update(
         weights_bytes=w, buffers_bytes=buf, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
@@ -188,27 +195,16 @@ def _steps(x, s, out) -> None:
 
 
 def _runs(x, s, out) -> None:
-    """Compute, time, cost and energy of a training run (tier ``runs``)."""
+    """Compute and purchase cost of a training run (tier ``runs``)."""
     peak_fs = np.asarray(x["peak_flops_per_s"], dtype=np.float64)
-    n, D, mfu_assumed = x["n_gpus"], x["tokens"], x["assumed_mfu"]
+    n, D = x["n_gpus"], x["tokens"]
     p_active = s["p_active"]
     c_model = training.model_flops(params=p_active, tokens=D)
     c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=x["n_layer"],
                                    n_head=x["n_head"], head_dim=x["head_dim"], seq_len=s["T"])
-    t_train = training.time_s(flops=c_hw, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
-    gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=n)
-    e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
-    s.update(peak_fs=peak_fs)
-    out.update(
-        peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_time_s=t_train,
-        gpu_time_s=gpu_s,
-        cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
-                                         usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
-        purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
-        energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
-        train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
-        train_hfu=mfu_assumed * np.ones_like(c_hw),
-    )
+    s.update(peak_fs=peak_fs, c_model=c_model, c_hw=c_hw)
+    out.update(peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw,
+               purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]))
 
 
 def _placements(x, s, out) -> None:
@@ -236,7 +232,7 @@ def _shards(x, s, out) -> None:
     )
     share = parallel.gpu_share(params_per_gpu=p_gpu, params_total=s["p_total"])
     w_rank, g_rank, o_rank = s["w"] * share, s["g"] * share, s["o"] * share
-    s.update(dp=dp, share=share, w_rank=w_rank, g_rank=g_rank, o_rank=o_rank,
+    s.update(dp=dp, share=share, p_gpu=p_gpu, w_rank=w_rank, g_rank=g_rank, o_rank=o_rank,
              c_rank=s["c"] * share * (np.asarray(zero) < 3),
              w_gpu=parallel.zero_shard(value=w_rank, dp=dp, zero_stage=zero, stage=3),
              g_gpu=parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2),
@@ -248,14 +244,21 @@ def _shards(x, s, out) -> None:
 def _points(x, s, out) -> None:
     """Activations and peak per GPU, fit, largest micro-batch and fewest GPUs (tier ``points``)."""
     tp, pp, zero, sp = x["tp"], x["pp"], x["zero_stage"], x["sequence_parallel"]
-    B, grad_accum = x["batch_size"], x["grad_accum"]
+    B = x["batch_size"]
+    # micro-batches per step: from the global batch when given (Narayanan et al. 2021, sec. 2.2)
+    m = pipeline.micro_batches(global_batch_size=x["global_batch_size"], dp=s["dp"], batch_size=B,
+                               grad_accum=x["grad_accum"])
+    layout_ok = (pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=s["dp"], batch_size=B)
+                 & pipeline.interleave_divides(n_layer=x["n_layer"], pp=pp, interleave=x["interleave"]))
+    grad_accum = np.where(np.isfinite(m), np.maximum(np.floor(m), 1.0), np.asarray(x["grad_accum"], dtype=np.float64))
+    s.update(m=m, layout_ok=layout_ok)
     mem = out["gpu_memory_bytes"]
     w_gpu, g_gpu, o_gpu, c_rank = s["w_gpu"], s["g_gpu"], s["o_gpu"], s["c_rank"]
     gather = parallel.zero3_gather(layer=s["p_layer"], tp=tp, zero_stage=zero, param_bits=x["param_bits"])
     act_gpu = activations.total(
         batch_size=B, seq_len=s["T"], n_layer=x["n_layer"], attention_matrix=s["a_matrix"], head=s["a_head"],
         per_sequence=s["a_seq"], residual_bytes=s["r_bytes"], d_model=x["d_model"], recompute=x["recompute"],
-        tp=tp, pp=pp, sequence_parallel=sp, grad_accum=grad_accum,
+        tp=tp, pp=pp, sequence_parallel=sp, grad_accum=grad_accum, interleave=x["interleave"],
         layer=activations.layer_on_gpu(layer_replicated=s["a_rep"], layer_sharded=s["a_shard"], tp=tp,
                                        sequence_parallel=sp),
     )
@@ -290,6 +293,137 @@ def _points(x, s, out) -> None:
     out.update(
         activations_per_gpu_bytes=act_gpu, memory_per_gpu_bytes=peak_gpu, memory_required_bytes=required,
         memory_share=memory.share(part=required, memory_bytes=mem),
-        fits=valid & memory.fits(required=required, memory_bytes=mem),
+        fits=valid & layout_ok & memory.fits(required=required, memory_bytes=mem),
         max_micro_batch=max_mb, min_gpus=parallel.min_gpus(tp=tp, pp=pp, min_dp=min_dp, buildable=buildable),
+    )
+
+
+def _times(x, s, out) -> None:
+    """Predicted step time and its parts, throughput, and the run's time, cost and energy (tier ``points``).
+
+    The busiest pipeline stage (``ceil(L/pp)`` blocks plus the LM head) runs
+    ``m`` micro-batches; each is its GEMMs (roofline with the size curve),
+    its memory-bound ops, its tensor-parallel collectives and its pipeline
+    sends. Add the bubble, the exposed data-parallel / ZeRO traffic and the
+    optimizer step. See README, "Step time".
+    """
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    B, T = x["batch_size"], s["T"]
+    tp, pp, v, zero, rc = x["tp"], x["pp"], x["interleave"], x["zero_stage"], np.asarray(x["recompute"])
+    flash, gated = np.asarray(x["flash"]), x["gated_mlp"]
+    t = np.asarray(tp, dtype=np.float64)
+    a = np.asarray(x["compute_bits"], dtype=np.float64) / 8
+    sm = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
+    rate, bw, eta = x["matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"]
+    tokens = np.asarray(B, dtype=np.float64) * T
+
+    def gemm(rows, cols, inner, count=1.0):
+        """``count`` GEMMs [rows x inner] @ [inner x cols] on this GPU [s]."""
+        return compute.gemm_time_s(flops=2 * rows * cols * inner, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+                                   hbm_efficiency=eta, count=count,
+                                   bytes=compute.gemm_bytes(m=rows, n=cols, k=inner, bytes_per_element=a))
+
+    def hbm(n_bytes):
+        return compute.memory_time_s(bytes=n_bytes, hbm_bytes_per_s=bw, hbm_efficiency=eta)
+
+    # one block, one micro-batch: GEMMs split tp ways (Megatron column/row parallel), experts k of E per token
+    expert_tokens = tokens * k / E
+    linear = (gemm(tokens, (H + 2 * np.asarray(K)) * hd / t, d) + gemm(tokens, d, H * np.asarray(hd) / t)
+              + gemm(expert_tokens, f * (1 + np.asarray(gated)) / t, d, E) + gemm(expert_tokens, d, f / t, E)
+              + (np.asarray(E) > 1) * gemm(tokens, E, d))
+    # attention core Q@K^T and P@V as one batched GEMM each; flash skips the causal half, its backward is 2.5x
+    attn_flops = 2.0 * np.asarray(B) * H / t * T * T * hd * np.where(flash == 1, 0.5, 1.0)
+    attn_fwd = 2 * compute.gemm_time_s(flops=attn_flops, bytes=0.0, matmul_flops_per_s=rate, hbm_bytes_per_s=bw)
+    attn_bwd = attn_fwd * np.where(flash == 1, 2.5, 2.0)
+    elementwise = dict(d_model=d, d_ff=f * np.asarray(k), gated_mlp=gated, act_bytes=a, residual_bytes=s["r_bytes"],
+                       tp=tp, sequence_parallel=x["sequence_parallel"], softmax_bytes=sm, flash=flash,
+                       dropout=x["dropout"], attention_elements=np.asarray(B, dtype=np.float64) * H * T * T)
+    mem_fwd = hbm(compute.layer_elementwise_bytes(tokens=tokens, **elementwise))
+    mem_attn = hbm(compute.layer_elementwise_bytes(tokens=0.0, **elementwise))
+    fwd = linear + attn_fwd + mem_fwd
+    bwd = 2 * linear + attn_bwd + 2 * mem_fwd
+    redo = np.where(rc == 2, fwd, np.where(rc == 1, attn_fwd + mem_attn, 0.0))
+    head = 3 * gemm(tokens, V / t, d) + hbm(3 * tokens * V / t * 4)  # LM head fwd + bwd, fp32 logits and loss
+    stage_layers = np.ceil(np.asarray(L, dtype=np.float64) / pp)
+    compute_mb = stage_layers * (fwd + bwd + redo) + head
+
+    # tensor parallel: 2 all-reduces forward, 2 backward, 2 more when the forward is recomputed
+    # (sequence parallelism: reduce-scatter + all-gather, the same bytes)
+    fabric = dict(scaleup_bytes_per_s=x["scaleup_bytes_per_s"], scaleup_latency_s=x["scaleup_latency_s"],
+                  scaleout_bytes_per_s=x["scaleout_bytes_per_s"], scaleout_latency_s=x["scaleout_latency_s"])
+    domain = x["scaleup_size"]
+    tp_one = comm.hierarchical_time_s(bytes=tokens * d * a, n=tp, kind=2,
+                                      local=comm.local_ranks(n=tp, stride=1, domain=domain), **fabric)
+    tp_mb = stage_layers * (4 + 2 * (rc == 2)) * tp_one
+    # pipeline: activations forward and gradients backward per chunk; Megatron's scatter-gather sends 1/tp each
+    inside = np.asarray(tp) * pp <= np.asarray(domain)
+    p2p = comm.p2p_time_s(bytes=tokens * d * a / t, bytes_per_s=np.where(inside, x["scaleup_bytes_per_s"],
+                                                                          x["scaleout_bytes_per_s"]),
+                          latency_s=np.where(inside, x["scaleup_latency_s"], x["scaleout_latency_s"]))
+    pp_mb = (np.asarray(pp) > 1) * 2 * np.asarray(v) * p2p
+
+    # data parallel: per bucket (one block's share), hierarchical over dp ranks tp*pp apart
+    dp, m = s["dp"], s["m"]
+    local = comm.local_ranks(n=dp, stride=np.asarray(tp) * pp, domain=domain)
+    grads = s["p_gpu"] * np.asarray(x["grad_bits"]) / 8
+    weights = s["p_gpu"] * np.asarray(x["param_bits"]) / 8
+    buckets = stage_layers
+
+    def dp_time(n_bytes, kind):
+        return buckets * comm.hierarchical_time_s(bytes=n_bytes / buckets, n=dp, local=local, kind=kind, **fabric)
+
+    z = np.asarray(zero)
+    once = np.where(z == 0, dp_time(grads, 2), dp_time(grads, 1) + dp_time(weights, 1))
+    per_mb = 2 * dp_time(weights, 1) + dp_time(grads, 1)  # ZeRO-3: gather forward and backward, scatter grads
+    backward_mb = stage_layers * (bwd + redo)
+    overlap = np.asarray(x["overlap_grad_reduce"])
+    dp_exposed = np.where(z == 3, m * np.where(overlap, np.maximum(per_mb - compute_mb, 0.0), per_mb),
+                          np.where(overlap, np.maximum(once - backward_mb, 0.0), once))
+
+    state_params = s["p_gpu"] / np.where(z >= 1, dp, 1.0)
+    optimizer = hbm(compute.optimizer_bytes(params=state_params, param_bits=x["param_bits"], grad_bits=x["grad_bits"],
+                                            master_bits=x["master_bits"], n_states=x["n_states"],
+                                            state_bits=s["state_bits"]))
+
+    ok = s["layout_ok"]
+    compute_s = np.where(ok, m * compute_mb, np.nan)
+    tp_s = np.where(ok, m * tp_mb, np.nan)
+    pp_s = np.where(ok, m * pp_mb, np.nan)
+    bubble = np.where(ok, pipeline.bubble_time_s(pp=pp, interleave=v, micro_batch_time_s=compute_mb + tp_mb + pp_mb),
+                      np.nan)
+    dp_s = np.where(ok, dp_exposed, np.nan)
+    opt_s = np.where(ok, optimizer, np.nan)
+    step = compute_s + tp_s + pp_s + bubble + dp_s + opt_s
+
+    n = np.asarray(x["n_gpus"], dtype=np.float64)
+    sequences = m * dp * B
+    peak = s["peak_fs"]
+    model_step = out["flops_iteration"] * m * dp
+    hardware_step = (out["flops_iteration"] + out["flops_recompute"]) * m * dp
+    mfu_pred = model_step / (n * peak * step)
+    hfu_pred = hardware_step / (n * peak * step)
+    steps = x["tokens"] / (sequences * T)
+
+    assumed = np.asarray(x["assumed_mfu"], dtype=np.float64)
+    given = np.isfinite(assumed)
+    t_assumed = training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
+    t_train = np.where(given, t_assumed, steps * step)
+    gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=x["n_gpus"])
+    e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=x["n_gpus"], time_s=t_train, pue=x["pue"])
+    out.update(
+        micro_batches=m * np.ones_like(step), batch_divides=pipeline.batch_divides(
+            global_batch_size=x["global_batch_size"], dp=dp, batch_size=B),
+        interleave_divides=pipeline.interleave_divides(n_layer=L, pp=pp, interleave=v),
+        compute_time_s=compute_s, tp_comm_time_s=tp_s, pp_comm_time_s=pp_s, pp_bubble_time_s=bubble,
+        dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step,
+        pp_bubble_fraction=np.where(ok, pipeline.bubble_fraction(pp=pp, micro_batches=m, interleave=v), np.nan),
+        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred, tokens_per_s_per_gpu=sequences * T / (step * n),
+        train_time_s=t_train, gpu_time_s=gpu_s,
+        cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
+                                         usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
+        energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
+        train_mfu=np.where(given, training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_hw"]),
+                           mfu_pred),
+        train_hfu=np.where(given, assumed, hfu_pred),
     )

@@ -25,21 +25,27 @@ from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, RECOMPUTE, TIE
 
 Box = tuple[tuple[int, int], ...]
 
+#: Per GPU x system resolved inputs: the scale-up domain and the scale-out network (catalog.System fields).
+FABRIC_FIELDS = ("scaleup_size", "scaleup_bytes_per_s", "scaleup_latency_s", "scaleout_bytes_per_s",
+                 "scaleout_latency_s")
+
 #: The compute dtype when neither a dtype nor a recipe is given (nanoGPT's default on GPUs that have it).
 DEFAULT_DTYPE = "bfloat16"
 
 #: Input columns that are categorical (stored as labels), and integer columns.
-CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu")
+CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu", "system")
 #: Every labelled column of the long-form frame: categorical inputs and the model's family.
 LABELS = CATEGORICAL + ("family",)
-INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage")
+INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage", "global_batch_size", "interleave")
+#: Boolean input columns.
+BOOLEAN = ("sequence_parallel", "overlap_grad_reduce")
 
 
 def column_kind(name: str) -> str:
     """Kind of an input column or model attribute: "label", "bool", "int" or "float"."""
     if name in LABELS:
         return "label"
-    if name == "sequence_parallel":
+    if name in BOOLEAN:
         return "bool"
     return "int" if name in INTEGER or name in MODEL_ATTRIBUTES else "float"
 
@@ -106,10 +112,19 @@ class Grid:
         self._put("gpu_price_usd", "gpu", [g.price_usd for g in gpus])
         self._put("gpu_cloud_usd_per_hour", "gpu", [g.cloud_usd_per_hour for g in gpus])
         self._peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
+        # step-time facts: per GPU (HBM, measured matmul fraction) and per GPU x system (fabrics)
+        rates = [catalog.rates(g.id) for g in gpus]
+        self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
+        self._put("hbm_efficiency", "gpu", [r.hbm_efficiency for r in rates])
+        self._matmul = self._peak * np.array([r.matmul_fraction for r in rates])[:, None]
+        systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
+        self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
+                        for field in FABRIC_FIELDS}
         self._put("flash", "attention", [a == "flash" for a in self.values["attention"]], np.int64)
         self._put("recompute", "recompute", [RECOMPUTE.index(r) for r in self.values["recompute"]], np.int64)
-        self._put("sequence_parallel", "sequence_parallel", self.values["sequence_parallel"], bool)
-        for name in ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage"):
+        for name in BOOLEAN:
+            self._put(name, name, self.values[name], bool)
+        for name in INTEGER:
             self._put(name, name, self.values[name], np.int64)
         for name in ("dropout", "dropout_mask_bytes", "tokens", "assumed_mfu", "pue", "usd_per_kwh",
                      "overhead_bytes", "allocator_slack", "iter_time_s"):
@@ -130,6 +145,15 @@ class Grid:
         shape[g], shape[p] = g1 - g0, p1 - p0
         peak = self._peak[g0:g1, p0:p1]
         x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
+        matmul = self._matmul[g0:g1, p0:p1]
+        x["matmul_flops_per_s"] = (matmul if g < p else matmul.T).reshape(shape)
+        y = self._axis["system"]
+        y0, y1 = box[y]
+        shape = [1] * len(box)
+        shape[g], shape[y] = g1 - g0, y1 - y0
+        for field, table in self._fabric.items():
+            part = table[g0:g1, y0:y1]
+            x[field] = (part if g < y else part.T).reshape(shape)
         return x
 
     def evaluate(self, box: Box | None = None) -> dict[str, np.ndarray]:
@@ -193,7 +217,7 @@ class Grid:
         n = self.shape[axis]
         if name in CATEGORICAL:
             vec = np.arange(n, dtype=np.uint32)
-        elif name == "sequence_parallel":
+        elif name in BOOLEAN:
             vec = np.asarray(self.values[name], dtype=bool)
         elif name in INTEGER:
             vec = np.asarray(self.values[name], dtype=np.int64)

@@ -115,8 +115,8 @@ INPUTS: tuple[Input, ...] = (
     Input("gpu", "catalog", "nvidia_h100_sxm", "", "Accelerator id from catalogs/gpus.toml"),
     Input("n_gpus", "int", 8, "GPUs", "Number of GPUs (tp * pp * dp)", minimum=1),
     Input("tokens", "float", 300e9, "tokens", "Training tokens D", above=0),
-    Input("assumed_mfu", "float", 0.3, "1",
-          "MFU assumed without recomputation; recomputed FLOPs run at the same hardware utilisation",
+    Input("assumed_mfu", "float", math.nan, "1",
+          "Override: hardware FLOPs utilisation assumed for train_time_s (NaN: the predicted step time is used)",
           above=0, maximum=1),
     Input("pue", "float", 1.2, "1", "Facility power usage effectiveness (energy multiplier)", minimum=1),
     Input("usd_per_kwh", "float", 0.10, "USD/kWh", "Electricity price", minimum=0),
@@ -131,6 +131,14 @@ INPUTS: tuple[Input, ...] = (
           minimum=0),
     Input("iter_time_s", "float", math.nan, "s", "Measured seconds per iteration, for MFU (NaN: not measured)",
           above=0),
+    Input("system", "catalog", "auto", "",
+          "System id from catalogs/systems.toml: scale-up domain and network (auto: the GPU's default system)"),
+    Input("global_batch_size", "int", 0, "sequences",
+          "Sequences per optimizer step; micro-batches per pipeline = global / (dp * batch_size) "
+          "(0: grad_accum micro-batches per GPU)", minimum=0),
+    Input("interleave", "int", 1, "1", "Virtual pipeline stages (model chunks) per pipeline rank", minimum=1),
+    Input("overlap_grad_reduce", "bool", True, "",
+          "Overlap the data-parallel gradient reduction with backward (Megatron --overlap-grad-reduce, DDP, FSDP)"),
 )
 
 INPUT_NAMES = tuple(i.name for i in INPUTS)
@@ -173,6 +181,7 @@ _SEED = "seed notebook (nanoGPT transformer_sizing.ipynb)"
 _KORT = "Korthikanti et al. 2022, sec. 4.1; tests/test_activations.py (saved_tensors_hooks)"
 _ZERO = "Rajbhandari et al. 2020 (ZeRO), sec. 3.1 and 5"
 _MEG = "Narayanan et al. 2021; Korthikanti et al. 2022 (Megatron-LM)"
+_NAR = "Narayanan et al. 2021, sec. 2.2; tsize/formulas/pipeline.py"
 
 OUTPUTS: tuple[Output, ...] = (
     # --- per model --------------------------------------------------------
@@ -248,16 +257,16 @@ OUTPUTS: tuple[Output, ...] = (
            "Kaplan et al. 2020; Brown et al. 2020, App. D"),
     Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
            "Chen et al. 2016; Korthikanti et al. 2022"),
-    Output("train_time_s", "s", "runs", "float64",
-           "Time to train on n_gpus: executed FLOPs / (n x peak x assumed_mfu)", _SEED),
-    Output("gpu_time_s", "GPU*s", "runs", "float64", "Accelerator time (GPU-seconds)", ""),
-    Output("cost_usd", "USD", "runs", "float64", "Cloud cost: GPU-hours x price per GPU-hour", ""),
+    Output("train_time_s", "s", "points", "float64",
+           "Time to train: steps x step_time_s (with assumed_mfu: executed FLOPs / (n x peak x assumed_mfu))", _SEED),
+    Output("gpu_time_s", "GPU*s", "points", "float64", "Accelerator time (GPU-seconds)", ""),
+    Output("cost_usd", "USD", "points", "float64", "Cloud cost: GPU-hours x price per GPU-hour", ""),
     Output("purchase_usd", "USD", "runs", "float64", "Purchase cost of n_gpus accelerators", ""),
-    Output("energy_j", "J", "runs", "float64", "Facility energy: TDP x n x time x PUE", ""),
-    Output("energy_usd", "USD", "runs", "float64", "Electricity cost of energy_j", ""),
-    Output("train_mfu", "1", "runs", "float64", "The run's MFU: assumed_mfu x model / executed FLOPs",
+    Output("energy_j", "J", "points", "float64", "Facility energy: TDP x n x time x PUE", ""),
+    Output("energy_usd", "USD", "points", "float64", "Electricity cost of energy_j", ""),
+    Output("train_mfu", "1", "points", "float64", "The run's MFU: predicted_mfu, or assumed_mfu x model / executed FLOPs",
            "Chowdhery et al. 2022, App. B"),
-    Output("train_hfu", "1", "runs", "float64", "The run's hardware FLOPs utilisation (= assumed_mfu)",
+    Output("train_hfu", "1", "points", "float64", "The run's hardware FLOPs utilisation: predicted_hfu, or assumed_mfu",
            "Chowdhery et al. 2022, App. B"),
     # --- per point ----------------------------------------------------------
     Output("mfu", "1", "placements", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
@@ -280,6 +289,36 @@ OUTPUTS: tuple[Output, ...] = (
            "Largest micro-batch that fits this layout (0: none)", ""),
     Output("min_gpus", "GPUs", "points", "float64",
            "Fewest GPUs of this type that fit, at this tp, pp, ZeRO stage and micro-batch (inf: never)", ""),
+    # --- predicted step time ----------------------------------------------
+    Output("micro_batches", "1", "points", "float64",
+           "Micro-batches per pipeline per step: global_batch_size / (dp x batch_size), else grad_accum", _NAR),
+    Output("batch_divides", "", "points", "bool", "dp x batch_size divides global_batch_size (true without one)",
+           _NAR),
+    Output("interleave_divides", "", "points", "bool", "pp x interleave divides n_layer (true for interleave 1)",
+           _NAR),
+    Output("compute_time_s", "s", "points", "float64",
+           "Per step: GEMMs (roofline, size-dependent efficiency) and memory-bound ops of the busiest stage",
+           "tsize/formulas/compute.py"),
+    Output("tp_comm_time_s", "s", "points", "float64",
+           "Per step: tensor-parallel all-reduces (or reduce-scatter + all-gather), not overlapped",
+           "Narayanan et al. 2021, sec. 3.2; tsize/formulas/comm.py"),
+    Output("pp_comm_time_s", "s", "points", "float64", "Per step: pipeline point-to-point sends, not overlapped",
+           _NAR),
+    Output("pp_bubble_time_s", "s", "points", "float64",
+           "Per step: pipeline bubble, (pp - 1) / interleave micro-batch times", _NAR),
+    Output("dp_comm_exposed_time_s", "s", "points", "float64",
+           "Per step: data-parallel / ZeRO communication not hidden behind backward", _ZERO),
+    Output("optimizer_time_s", "s", "points", "float64", "Per step: optimizer update, memory-bound",
+           "tsize/formulas/compute.py"),
+    Output("step_time_s", "s", "points", "float64", "Predicted optimizer step: the sum of the six parts above",
+           "tsize/formulas/; README, Step time"),
+    Output("pp_bubble_fraction", "1", "points", "float64", "Bubble over ideal time, (pp - 1) / (interleave x m)",
+           _NAR),
+    Output("predicted_mfu", "1", "points", "float64", "Model FLOPs per step / (n_gpus x peak x step_time_s)",
+           "Chowdhery et al. 2022, App. B"),
+    Output("predicted_hfu", "1", "points", "float64", "As predicted_mfu with recomputed FLOPs counted",
+           "Korthikanti et al. 2022, sec. 6"),
+    Output("tokens_per_s_per_gpu", "tokens/s", "points", "float64", "Training throughput per GPU", ""),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
