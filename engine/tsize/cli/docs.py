@@ -114,7 +114,14 @@ def seed_table() -> str:
     return "\n".join(lines)
 
 
-SECTIONS = {"outputs": outputs_table, "seed": seed_table, "inputs": inputs_table, "tiers": tiers_table, "commands": commands}
+def throughput_table() -> str:
+    """Published training runs vs the predicted step time (``tsize validate --throughput``)."""
+    from tsize.validation import throughput
+
+    return throughput.markdown(throughput.run())
+
+
+SECTIONS = {"throughput": throughput_table, "outputs": outputs_table, "seed": seed_table, "inputs": inputs_table, "tiers": tiers_table, "commands": commands}
 
 
 def _pattern(name: str) -> re.Pattern:

@@ -217,6 +217,8 @@ def _validate(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
     from tsize.validation import validate
 
+    if args.throughput:
+        return _validate_throughput(args)
     try:
         from tsize.validation import measure
 
@@ -249,6 +251,25 @@ def _validate(args: argparse.Namespace) -> int:
               f"(worst: {worst.model} {worst.quantity} {worst.setting}: {worst.error:+.2%})", file=sys.stderr)
         return 1
     return 0
+
+
+def _validate_throughput(args: argparse.Namespace) -> int:
+    """``tsize validate --throughput``: published training runs vs the predicted step time."""
+    from tsize.validation import throughput
+
+    cases = throughput.run()
+    summary = throughput.summary(cases)
+    if args.json:
+        print(json.dumps({"cases": [c.as_dict() for c in cases], "summary": summary}, indent=2))
+    else:
+        print(throughput.markdown(cases))
+    row = summary["all"]
+    ok = row["median_abs_error"] <= throughput.TARGET_MEDIAN and row["max_abs_error"] <= throughput.TARGET_MAX
+    if not ok:
+        print(f"tsize: step-time target missed: median |error| {row['median_abs_error']:.1%} (target "
+              f"{throughput.TARGET_MEDIAN:.0%}), largest {row['max_abs_error']:.1%} (target "
+              f"{throughput.TARGET_MAX:.0%}) over {row['cases']} published runs", file=sys.stderr)
+    return 0 if ok else 1
 
 
 @command("docs")
@@ -367,6 +388,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit status 1 when an error exceeds --tolerance.")
     p.add_argument("model", nargs="?", default=None, help="catalog name, .toml model file or Hugging Face config.json")
     p.add_argument("--all", action="store_true", help="every model of the catalog")
+    p.add_argument("--throughput", action="store_true",
+                   help="predict the published training runs of catalogs/published_runs.toml (step time, "
+                        "TFLOP/s, tokens/s) instead of measuring a model")
     p.add_argument("--batch-size", type=_positive_int, default=1, help="micro-batch measured (default 1)")
     p.add_argument("--seq-len", type=_positive_int, default=None,
                    help="sequence length measured (default min(n_ctx, 1024); 64 for mixtures of experts)")

@@ -197,3 +197,25 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
                   f"{fmt.hours(p['gpu_time_s'])} GPU-hours, cloud {fmt.usd(p['cost_usd'])}, "
                   f"purchase {fmt.usd(p['purchase_usd'])}, energy {fmt.mwh(p['energy_j'])} "
                   f"({fmt.usd(p['energy_usd'])} at ${p['usd_per_kwh']}/kWh, PUE {p['pue']})")
+
+
+#: The parts of ``step_time_s``, in the order the breakdown shows them (they sum to the step).
+STEP_PARTS = (("compute", "compute_time_s"), ("tensor-parallel comm", "tp_comm_time_s"),
+              ("pipeline sends", "pp_comm_time_s"), ("pipeline bubble", "pp_bubble_time_s"),
+              ("data-parallel comm (exposed)", "dp_comm_exposed_time_s"), ("optimizer", "optimizer_time_s"))
+
+
+def step_breakdown_table(row: dict[str, Any]) -> Table:
+    """Where the predicted step time goes, from an api point (``row``): seconds and share of each part."""
+    table = Table(title="predicted step time", title_justify="left")
+    table.add_column("part")
+    table.add_column("time", justify="right")
+    table.add_column("share", justify="right")
+    step = row["step_time_s"]
+    for label, key in STEP_PARTS:
+        share = row[key] / step if step and np.isfinite(step) else float("nan")
+        table.add_row(label, f"{row[key]:.4g} s", f"{share:.1%}")
+    table.add_row("step", f"{step:.4g} s", "100.0%" if np.isfinite(step) else "-")
+    table.add_row("MFU / HFU", f"{row['predicted_mfu']:.1%} / {row['predicted_hfu']:.1%}", "")
+    table.add_row("tokens/s per GPU", f"{row['tokens_per_s_per_gpu']:,.0f}", "")
+    return table

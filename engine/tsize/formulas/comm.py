@@ -59,7 +59,8 @@ def ring_time_s(*, bytes, n, bus_bytes_per_s, latency_s, kind=2, half_bytes=HALF
     """
     S = _f(bytes)
     moved = S * ring_factor(n=n, kind=kind)
-    t = latency_s + moved / bus_bandwidth(bytes=S, bus_bytes_per_s=bus_bytes_per_s, half_bytes=half_bytes)
+    with np.errstate(divide="ignore", invalid="ignore"):  # S = 0 is masked below
+        t = latency_s + moved / bus_bandwidth(bytes=S, bus_bytes_per_s=bus_bytes_per_s, half_bytes=half_bytes)
     return np.where((_f(n) > 1) & (S > 0), t, 0.0)
 
 
@@ -113,5 +114,6 @@ def hierarchical_time_s(*, bytes, n, local, scaleup_bytes_per_s, scaleup_latency
 def p2p_time_s(*, bytes, bytes_per_s, latency_s, half_bytes=HALF_BANDWIDTH_BYTES):
     """A point-to-point send of ``bytes`` [s]: ``alpha + S / bw(S)`` (0 for an empty message)."""
     S = _f(bytes)
-    t = latency_s + S / bus_bandwidth(bytes=S, bus_bytes_per_s=bytes_per_s, half_bytes=half_bytes)
+    with np.errstate(divide="ignore", invalid="ignore"):  # S = 0 is masked below
+        t = latency_s + S / bus_bandwidth(bytes=S, bus_bytes_per_s=bytes_per_s, half_bytes=half_bytes)
     return np.where(S > 0, t, 0.0)

@@ -48,7 +48,8 @@ def gemm_efficiency(*, flops, half_flops=GEMM_HALF_FLOPS):
     0.60). Monotone in ``F``; 0 for an empty GEMM.
     """
     F = _f(flops)
-    return F / (F + half_flops)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(F > 0, F / (F + half_flops), 0.0)
 
 
 def gemm_bytes(*, m, n, k, bytes_per_element):
@@ -75,7 +76,8 @@ def gemm_time_s(*, flops, bytes, matmul_flops_per_s, hbm_bytes_per_s, hbm_effici
     ridge (``F/bytes < R/BW``) a GEMM is memory-bound.
     """
     F = _f(flops)
-    compute = F / (_f(matmul_flops_per_s) * gemm_efficiency(flops=F, half_flops=half_flops))
+    with np.errstate(divide="ignore", invalid="ignore"):  # F = 0 is masked below
+        compute = F / (_f(matmul_flops_per_s) * gemm_efficiency(flops=F, half_flops=half_flops))
     memory = _f(bytes) / (_f(hbm_bytes_per_s) * hbm_efficiency)
     return _f(count) * np.where(F > 0, np.maximum(compute, memory), 0.0)
 
