@@ -1,6 +1,7 @@
 """Predicted step time through the api: breakdown, monotonicity, flags, bad input, published runs."""
 
 import math
+import re
 
 import pytest
 
@@ -129,3 +130,62 @@ def test_every_published_run_is_predicted():
     assert len(cases) == 33 and all(math.isfinite(c.predicted) and c.predicted > 0 for c in cases)
     narayanan = [c for c in cases if c.id.startswith("narayanan")]
     assert all(abs(c.error) <= 0.30 for c in narayanan)
+
+
+MY_CLUSTER = '''
+[[system]]
+id = "my_h100_4x400"
+name = "Our H100 cluster, 4 x 400G per node"
+gpus = []
+scaleup_size = 8
+scaleup_gb_s = 450
+scaleup_busbw_gb_s = 370
+scaleup_latency_us = 10
+scaleout_gb_s = 25
+scaleout_latency_us = 20
+source = "our cluster inventory"
+retrieved = 2026-12-02
+'''
+
+
+@pytest.fixture
+def my_catalogs(tmp_path, monkeypatch):
+    import shutil
+
+    target = tmp_path / "catalogs"
+    shutil.copytree(catalog.catalog_dir(), target)
+    monkeypatch.setenv("TSIZE_CATALOGS", str(target))
+    catalog.reload()
+    yield target
+    monkeypatch.delenv("TSIZE_CATALOGS")
+    catalog.reload()
+
+
+def test_adding_my_cluster_as_the_readme_shows(my_catalogs):
+    path = my_catalogs / "systems.toml"
+    path.write_text(path.read_text() + MY_CLUSTER)
+    catalog.reload()
+    kw = dict(seq_len=2048, batch_size=1, n_gpus=256, tp=8, global_batch_size=256, gpu="nvidia_h100_sxm",
+              precision="mixed-bf16", overlap_grad_reduce=False)
+    mine, dgx = size("llama-2-7b", system="my_h100_4x400", **kw), size("llama-2-7b", **kw)
+    assert mine["system"] == "my_h100_4x400" and dgx["system"] == "auto"
+    # half the NICs: the data-parallel all-reduce across nodes takes longer, compute is the same
+    assert mine["dp_comm_exposed_time_s"] > dgx["dp_comm_exposed_time_s"]
+    assert mine["compute_time_s"] == dgx["compute_time_s"]
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ('gpus = ["nvidia_h100_sxm", "nvidia_h800_sxm"]', 'gpus = ["nvidia_h100_sxm", "nvidia_h999"]',
+     "unknown gpu 'nvidia_h999'"),
+    ("default = true\n", "", "exactly one"),
+    ("scaleout_efficiency = 0.94\n", "scaleout_efficiency = 1.5\n", "must be a number in (0, 1]"),
+    ("matmul_bf16_tflops = 794.5\n", "matmul_bf16_tflops = 2000\n", "<= the bf16 peak"),
+])
+def test_systems_catalog_errors_name_the_field(my_catalogs, old, new, message):
+    path = my_catalogs / "systems.toml"
+    text = path.read_text()
+    assert old in text
+    path.write_text(text.replace(old, new, 1))
+    catalog.reload()
+    with pytest.raises(TsizeError, match=re.escape(message)):
+        catalog.systems()

@@ -250,7 +250,9 @@ def _points(x, s, out) -> None:
                                grad_accum=x["grad_accum"])
     layout_ok = (pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=s["dp"], batch_size=B)
                  & pipeline.interleave_divides(n_layer=x["n_layer"], pp=pp, interleave=x["interleave"]))
-    grad_accum = np.where(np.isfinite(m), np.maximum(np.floor(m), 1.0), np.asarray(x["grad_accum"], dtype=np.float64))
+    grad_accum = x["grad_accum"]
+    if np.any(np.asarray(x["global_batch_size"]) > 0):  # else m == grad_accum: keep its small shape
+        grad_accum = np.where(np.isfinite(m), np.maximum(np.floor(m), 1.0), np.asarray(grad_accum, dtype=np.float64))
     s.update(m=m, layout_ok=layout_ok)
     mem = out["gpu_memory_bytes"]
     w_gpu, g_gpu, o_gpu, c_rank = s["w_gpu"], s["g_gpu"], s["o_gpu"], s["c_rank"]
@@ -298,6 +300,11 @@ def _points(x, s, out) -> None:
     )
 
 
+def _buffer(*arrays) -> np.ndarray:
+    """An empty float64 array of the arrays' broadcast shape (for in-place composition)."""
+    return np.empty(np.broadcast_shapes(*(np.shape(a) for a in arrays)))
+
+
 def _times(x, s, out) -> None:
     """Predicted step time and its parts, throughput, and the run's time, cost and energy (tier ``points``).
 
@@ -332,9 +339,14 @@ def _times(x, s, out) -> None:
     linear = (gemm(tokens, (H + 2 * np.asarray(K)) * hd / t, d) + gemm(tokens, d, H * np.asarray(hd) / t)
               + gemm(expert_tokens, f * (1 + np.asarray(gated)) / t, d, E) + gemm(expert_tokens, d, f / t, E)
               + (np.asarray(E) > 1) * gemm(tokens, E, d))
-    # attention core Q@K^T and P@V as one batched GEMM each; flash skips the causal half, its backward is 2.5x
-    attn_flops = 2.0 * np.asarray(B) * H / t * T * T * hd * np.where(flash == 1, 0.5, 1.0)
-    attn_fwd = 2 * compute.gemm_time_s(flops=attn_flops, bytes=0.0, matmul_flops_per_s=rate, hbm_bytes_per_s=bw)
+    # attention core Q@K^T and P@V, each one batched GEMM over B*H/tp heads: naive writes the T x T scores and
+    # reads the probabilities back through HBM; flash keeps them on chip, skips the causal half, backward 2.5x
+    heads = np.asarray(B, dtype=np.float64) * H / t
+    naive = 1 - flash
+    attn_flops = 2.0 * heads * T * T * hd * np.where(flash == 1, 0.5, 1.0)
+    attn_bytes = heads * a * (3.0 * T * hd + naive * T * T)  # Q and K (or V and O) plus the matrix
+    attn_fwd = 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=rate,
+                                       hbm_bytes_per_s=bw, hbm_efficiency=eta)
     attn_bwd = attn_fwd * np.where(flash == 1, 2.5, 2.0)
     elementwise = dict(d_model=d, d_ff=f * np.asarray(k), gated_mlp=gated, act_bytes=a, residual_bytes=s["r_bytes"],
                        tp=tp, sequence_parallel=x["sequence_parallel"], softmax_bytes=sm, flash=flash,
@@ -376,54 +388,67 @@ def _times(x, s, out) -> None:
     z = np.asarray(zero)
     once = np.where(z == 0, dp_time(grads, 2), dp_time(grads, 1) + dp_time(weights, 1))
     per_mb = 2 * dp_time(weights, 1) + dp_time(grads, 1)  # ZeRO-3: gather forward and backward, scatter grads
-    backward_mb = stage_layers * (bwd + redo)
-    overlap = np.asarray(x["overlap_grad_reduce"])
-    dp_exposed = np.where(z == 3, m * np.where(overlap, np.maximum(per_mb - compute_mb, 0.0), per_mb),
-                          np.where(overlap, np.maximum(once - backward_mb, 0.0), once))
-
     state_params = s["p_gpu"] / np.where(z >= 1, dp, 1.0)
     optimizer = hbm(compute.optimizer_bytes(params=state_params, param_bits=x["param_bits"], grad_bits=x["grad_bits"],
                                             master_bits=x["master_bits"], n_states=x["n_states"],
                                             state_bits=s["state_bits"]))
 
-    ok = s["layout_ok"]
-    compute_s = np.where(ok, m * compute_mb, np.nan)
-    tp_s = np.where(ok, m * tp_mb, np.nan)
-    pp_s = np.where(ok, m * pp_mb, np.nan)
-    bubble = np.where(ok, pipeline.bubble_time_s(pp=pp, interleave=v, micro_batch_time_s=compute_mb + tp_mb + pp_mb),
-                      np.nan)
-    dp_s = np.where(ok, dp_exposed, np.nan)
-    opt_s = np.where(ok, optimizer, np.nan)
-    step = compute_s + tp_s + pp_s + bubble + dp_s + opt_s
+    # Compose at the smallest shapes first: every array below that spans the whole box costs one pass over it.
+    # ``nan`` is 0 where the layout is buildable and NaN where it is not (flagged points get NaN times).
+    nan = np.where(s["layout_ok"], 0.0, np.nan)
+    m_ok = m + nan
+    t_mb = compute_mb + tp_mb + pp_mb
+    lag = (np.asarray(pp, dtype=np.float64) - 1) / v  # bubble in micro-batch times, (p-1)/v
+    # exposed data-parallel time: ZeRO-3 traffic hides behind each micro-batch's compute, the gradient
+    # reduction behind the last micro-batch's backward; without overlap all of it is exposed
+    three = z == 3
+    hidden = np.where(three, compute_mb, stage_layers * (bwd + redo)) * np.asarray(x["overlap_grad_reduce"])
+    comm_dp, mult, opt_s, per_step = np.where(three, per_mb, once), np.where(three, m_ok, 1.0 + nan), optimizer + nan, m_ok + lag
+    # in place from here: one buffer per output, no temporaries the size of the box
+    dp_s = _buffer(comm_dp, hidden, mult)
+    np.subtract(comm_dp, hidden, out=dp_s)
+    np.maximum(dp_s, 0.0, out=dp_s)
+    np.multiply(dp_s, mult, out=dp_s)
+    step = _buffer(per_step, t_mb, dp_s, opt_s)
+    np.multiply(per_step, t_mb, out=step)
+    step += dp_s
+    step += opt_s
+    inv = np.divide(1.0, step)
 
     n = np.asarray(x["n_gpus"], dtype=np.float64)
-    sequences = m * dp * B
+    sequences_per_gpu = m * dp * B / n
     peak = s["peak_fs"]
-    model_step = out["flops_iteration"] * m * dp
-    hardware_step = (out["flops_iteration"] + out["flops_recompute"]) * m * dp
-    mfu_pred = model_step / (n * peak * step)
-    hfu_pred = hardware_step / (n * peak * step)
-    steps = x["tokens"] / (sequences * T)
-
+    per_gpu = m * dp / (n * peak)  # micro-batches per GPU per step, over the peak
     assumed = np.asarray(x["assumed_mfu"], dtype=np.float64)
     given = np.isfinite(assumed)
-    t_assumed = training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
-    t_train = np.where(given, t_assumed, steps * step)
+    mfu_pred = np.multiply(inv, out["flops_iteration"] * per_gpu)
+    hfu_pred = np.multiply(inv, (out["flops_iteration"] + out["flops_recompute"]) * per_gpu)
+    if given.all():  # the override everywhere: time, cost and energy do not depend on the layout
+        t_train = training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
+        train_mfu = training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_hw"])
+        train_hfu = assumed
+    else:
+        t_train = x["tokens"] / (sequences_per_gpu * n * T) * step  # steps x step time
+        train_mfu, train_hfu = mfu_pred, hfu_pred
+        if given.any():
+            t_train = np.where(given, training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed,
+                                                      n_gpus=x["n_gpus"]), t_train)
+            train_mfu = np.where(given, training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"],
+                                                            hardware_flops=s["c_hw"]), mfu_pred)
+            train_hfu = np.where(given, assumed, hfu_pred)
     gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=x["n_gpus"])
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=x["n_gpus"], time_s=t_train, pue=x["pue"])
     out.update(
-        micro_batches=m * np.ones_like(step), batch_divides=pipeline.batch_divides(
-            global_batch_size=x["global_batch_size"], dp=dp, batch_size=B),
+        micro_batches=m, batch_divides=pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=dp,
+                                                              batch_size=B),
         interleave_divides=pipeline.interleave_divides(n_layer=L, pp=pp, interleave=v),
-        compute_time_s=compute_s, tp_comm_time_s=tp_s, pp_comm_time_s=pp_s, pp_bubble_time_s=bubble,
-        dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step,
-        pp_bubble_fraction=np.where(ok, pipeline.bubble_fraction(pp=pp, micro_batches=m, interleave=v), np.nan),
-        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred, tokens_per_s_per_gpu=sequences * T / (step * n),
+        compute_time_s=m_ok * compute_mb, tp_comm_time_s=m_ok * tp_mb, pp_comm_time_s=m_ok * pp_mb,
+        pp_bubble_time_s=lag * t_mb + nan, dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step,
+        pp_bubble_fraction=pipeline.bubble_fraction(pp=pp, micro_batches=m, interleave=v) + nan,
+        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred, tokens_per_s_per_gpu=sequences_per_gpu * T * inv,
         train_time_s=t_train, gpu_time_s=gpu_s,
         cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
                                          usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
         energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
-        train_mfu=np.where(given, training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_hw"]),
-                           mfu_pred),
-        train_hfu=np.where(given, assumed, hfu_pred),
+        train_mfu=train_mfu, train_hfu=train_hfu,
     )

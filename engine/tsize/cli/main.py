@@ -63,8 +63,8 @@ def _add_point_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--zero", type=_positive_int, default=0, dest="zero_stage", help="ZeRO stage 0-3 (default 0)")
     g.add_argument("--sequence-parallel", action="store_true", help="sequence parallelism with --tp")
     g.add_argument("--tokens", type=_number, default=300e9, help="training tokens (default 300e9)")
-    g.add_argument("--mfu", type=_number, default=0.3, dest="assumed_mfu",
-                   help="assumed MFU for time to train (default 0.3)")
+    g.add_argument("--mfu", type=_number, default=math.nan, dest="assumed_mfu",
+                   help="assume this hardware FLOPs utilisation for time to train (default: the predicted step time)")
     g.add_argument("--iter-time", type=_number, default=math.nan, dest="iter_time_s", metavar="SECONDS",
                    help="measured seconds per iteration, to compute MFU")
     g.add_argument("--grad-accum", type=_positive_int, default=1, help="gradient accumulation steps (default 1)")
@@ -195,7 +195,7 @@ def _chart(args: argparse.Namespace) -> int:
 
     source = dict(sweep=args.sweep if args.sql is None else None, sql=args.sql, models=args.model,
                   tokens=args.tokens)
-    if args.kind == "pareto":
+    if args.kind in ("pareto", "breakdown"):
         data = api.fleet_options(path=args.db, **source)
     else:
         data = api.fleets(deadline_days=args.deadline_days, path=args.db, **source)
@@ -205,6 +205,8 @@ def _chart(args: argparse.Namespace) -> int:
                          f"the fleet study: tsize sweep sweeps/fleet.toml)")
     if args.kind == "pareto":
         chart = charts.pareto(data)
+    elif args.kind == "breakdown":
+        chart = charts.breakdown(data)
     else:
         chart = charts.fleet(data, deadline_days=args.deadline_days)
     path = charts.save(chart, args.output or f"outputs/{args.kind}.html")
@@ -369,11 +371,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output", default=None, help="write to FILE instead of stdout")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
 
-    p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",
+    p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet, breakdown)",
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
-                                   "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
-                                   "that meets a deadline). Written as .html (self-contained), .png or .svg.")
-    p.add_argument("kind", choices=("pareto", "fleet"))
+                                   "Pareto front, and what does not fit), 'fleet' (per GPU type, the smallest fleet "
+                                   "that meets a deadline) or 'breakdown' (where each option's predicted step time "
+                                   "goes: compute, communication, bubble, optimizer). Written as .html (self-contained), .png or .svg.")
+    p.add_argument("kind", choices=("pareto", "fleet", "breakdown"))
     p.add_argument("--db", default=None, help=db_help)
     p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
     p.add_argument("--sql", default=None, help="chart the rows of this query of 'results' instead of a sweep")

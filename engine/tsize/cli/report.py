@@ -112,7 +112,8 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
                   f"ZeRO-{p['zero_stage']}; '-': {recipe.peak} unsupported")
 
     measured = np.isfinite(col["mfu"]).any()
-    table = _table(f"Time to train {p['tokens']:.4g} tokens on {p['n_gpus']} GPUs at MFU {p['assumed_mfu']:.0%} "
+    at = f"at MFU {p['assumed_mfu']:.0%}" if np.isfinite(p["assumed_mfu"]) else "at the predicted step time"
+    table = _table(f"Time to train {p['tokens']:.4g} tokens on {p['n_gpus']} GPUs {at} "
                    f"({recipe.peak} dense peak)", "GPU", "peak", *(["MFU measured"] if measured else []), "days",
                    "GPU-hours", "cloud", "purchase", "energy", right=tuple(range(1, 9)))
     for i in order:
@@ -192,7 +193,11 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
                   f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops'] * 8 / 6)}")
-    console.print(f"On {p['n_gpus']} x {gpu.name} at MFU {p['assumed_mfu']:.0%} without recomputation (this run: MFU "
+    if np.isfinite(p["step_time_s"]):
+        console.print(step_breakdown_table(p))
+    assumed = (f"at MFU {p['assumed_mfu']:.0%} without recomputation" if np.isfinite(p["assumed_mfu"])
+               else "at the predicted step time")
+    console.print(f"On {p['n_gpus']} x {gpu.name} {assumed} (this run: MFU "
                   f"{fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): {fmt.days(p['train_time_s'])}, "
                   f"{fmt.hours(p['gpu_time_s'])} GPU-hours, cloud {fmt.usd(p['cost_usd'])}, "
                   f"purchase {fmt.usd(p['purchase_usd'])}, energy {fmt.mwh(p['energy_j'])} "
