@@ -14,7 +14,7 @@ def test_large_square_gemm_is_compute_bound():
     b = compute.gemm_bytes(m=n, n=n, k=n, bytes_per_element=2)
     assert b == 402_653_184
     t = compute.gemm_time_s(flops=2 * n**3, bytes=b, matmul_flops_per_s=A100_MAMF, hbm_bytes_per_s=A100_HBM,
-                            half_flops=0.0)
+                            half_flops=0.0, plateau=1.0)
     assert t == pytest.approx(4.0542e-3, rel=1e-4)
 
 
@@ -24,15 +24,22 @@ def test_matrix_vector_is_memory_bound():
     b = compute.gemm_bytes(m=1, n=8192, k=8192, bytes_per_element=2)
     assert b == 134_250_496
     t = compute.gemm_time_s(flops=2 * 8192**2, bytes=b, matmul_flops_per_s=A100_MAMF, hbm_bytes_per_s=A100_HBM,
-                            half_flops=0.0)
+                            half_flops=0.0, plateau=1.0)
     assert t == pytest.approx(65.841e-6, rel=1e-4)
 
 
 def test_efficiency_curve_is_half_at_half_flops_and_monotone():
-    assert compute.gemm_efficiency(flops=3e10, half_flops=3e10) == pytest.approx(0.5)
+    assert compute.gemm_efficiency(flops=3e10, half_flops=3e10, plateau=1.0) == pytest.approx(0.5)
+    assert compute.gemm_efficiency(flops=3e9, half_flops=3e9, plateau=0.8) == pytest.approx(0.4)
+    # the shipped curve: a 1 TFLOP GEMM reaches 0.85 * 1e12 / (1e12 + 3e9) = 0.8475 of the ceiling
+    assert compute.gemm_efficiency(flops=1e12) == pytest.approx(0.85 * 1e12 / 1.003e12)
+    # compute-bound time at the shipped curve: 1.0995e12 / (271.2e12 * 0.85 * 1.0995e12 / (1.0995e12 + 3e9))
+    n = 8192
+    t = compute.gemm_time_s(flops=2 * n**3, bytes=0.0, matmul_flops_per_s=A100_MAMF, hbm_bytes_per_s=A100_HBM)
+    assert t == pytest.approx((2 * n**3 + 3e9) / (A100_MAMF * 0.85))
     sizes = [1e6, 1e8, 1e10, 1e12, 1e14]
     effs = [float(compute.gemm_efficiency(flops=f)) for f in sizes]
-    assert effs == sorted(effs) and 0 < effs[0] < effs[-1] < 1
+    assert effs == sorted(effs) and 0 < effs[0] < effs[-1] < 0.85
     assert compute.gemm_time_s(flops=0.0, bytes=0.0, matmul_flops_per_s=1e12, hbm_bytes_per_s=1e12) == 0
 
 

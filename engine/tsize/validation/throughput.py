@@ -5,8 +5,8 @@ layout and a batch as published, and one published figure: Megatron's
 "achieved TFLOP/s per GPU" (hardware FLOPs with recomputation, compared
 with ``predicted_hfu x peak``), seconds per iteration, or tokens per second
 per GPU. No run carries a constant of its own; the cases marked ``in``
-chose the model's one free constant (``compute.GEMM_HALF_FLOPS``) and are
-reported apart from the others.
+chose the global GEMM efficiency curve (``compute.GEMM_PLATEAU``,
+``compute.GEMM_HALF_FLOPS``) and are reported apart from the others.
 """
 
 from __future__ import annotations
@@ -128,7 +128,7 @@ def markdown(cases: list[Case]) -> str:
         lines.append(f"| {c.id} | {c.sample} | {c.setting} | {fmt.format(c.published)} {unit} | "
                      f"{fmt.format(c.predicted)} | {c.error:+.1%} |")
     lines += ["", "| cases | count | median abs. error | largest abs. error |", "|---|---:|---:|---:|"]
-    names = {"in": "in-sample (chose GEMM_HALF_FLOPS)", "out": "out-of-sample", "all": "all"}
+    names = {"in": "in-sample (chose the GEMM curve)", "out": "out-of-sample", "all": "all"}
     for name, row in summary(cases).items():
         lines.append(f"| {names[name]} | {row['cases']} | {row['median_abs_error']:.1%} | {row['max_abs_error']:.1%} |")
     return "\n".join(lines)
