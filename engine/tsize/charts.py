@@ -116,7 +116,7 @@ STEP_PARTS = (("compute_time_s", "compute"), ("tp_comm_time_s", "tensor-parallel
 
 
 def breakdown(options: pl.DataFrame, *, title: str = "Where the step time goes") -> alt.VConcatChart:
-    """Per target and GPU type: the predicted step time of each fleet option (GPU count), stacked by part."""
+    """Per target and GPU type: each fleet option's (GPU count's) predicted step time, as shares by part."""
     fit = options.filter(pl.col("fits") & pl.col("step_time_s").is_finite()) if "fits" in options.columns else \
         options.filter(pl.col("step_time_s").is_finite())
     if fit.is_empty():
@@ -128,7 +128,8 @@ def breakdown(options: pl.DataFrame, *, title: str = "Where the step time goes")
                              on=[c for c, _ in STEP_PARTS], variable_name="part", value_name="seconds")
         long = long.with_columns(pl.col("part").replace_strict(labels))
         chart = alt.Chart(_data(long)).mark_bar().encode(
-            x=alt.X("seconds:Q", title="seconds per step", stack="zero"),
+            x=alt.X("seconds:Q", title="share of the predicted step time", stack="normalize",
+                    axis=alt.Axis(format="%")),
             y=alt.Y("n_gpus:O", title="GPUs"),
             color=alt.Color("part:N", sort=[label for _, label in STEP_PARTS],
                             scale=alt.Scale(domain=[label for _, label in STEP_PARTS])),
@@ -142,7 +143,8 @@ def breakdown(options: pl.DataFrame, *, title: str = "Where the step time goes")
         ).properties(width=420, height=alt.Step(14), title=_target(model, tokens))
         rows.append(chart)
     return alt.vconcat(*rows).properties(title=alt.Title(
-        title, subtitle="Cheapest layout per GPU type and count; bars: predicted seconds per optimizer step by part"))
+        title, subtitle="Cheapest layout per GPU type and count; bars: each part's share of the predicted step "
+                        "(hover for seconds)"))
 
 
 def _bars(base: alt.Chart, group: pl.DataFrame, field: str, title: str, fmt: str, y: alt.Y, tooltip: list):

@@ -121,7 +121,8 @@ def throughput_table() -> str:
     return throughput.markdown(throughput.run())
 
 
-SECTIONS = {"throughput": throughput_table, "outputs": outputs_table, "seed": seed_table, "inputs": inputs_table, "tiers": tiers_table, "commands": commands}
+SECTIONS = {"throughput": throughput_table, "outputs": outputs_table, "seed": seed_table, "inputs": inputs_table,
+            "tiers": tiers_table, "commands": commands}
 
 
 def _pattern(name: str) -> re.Pattern:

@@ -104,16 +104,17 @@ def run() -> list[Case]:
     return [predict(entry) for entry in runs()]
 
 
+def _stats(chosen: list[Case]) -> dict[str, float]:
+    errors = [abs(c.error) for c in chosen if math.isfinite(c.error)]
+    return {"cases": len(chosen), "median_abs_error": statistics.median(errors) if errors else math.nan,
+            "max_abs_error": max(errors) if errors else math.nan, "unpredicted": len(chosen) - len(errors)}
+
+
 def summary(cases: list[Case]) -> dict[str, dict[str, float]]:
     """Median and largest |error| and the count, for the in-sample, out-of-sample and all cases."""
-    out = {}
-    for name, chosen in (("in", [c for c in cases if c.sample == "in"]),
-                         ("out", [c for c in cases if c.sample == "out"]), ("all", cases)):
-        errors = [abs(c.error) for c in chosen if math.isfinite(c.error)]
-        out[name] = {"cases": len(chosen), "median_abs_error": statistics.median(errors) if errors else math.nan,
-                     "max_abs_error": max(errors) if errors else math.nan,
-                     "unpredicted": len(chosen) - len(errors)}
-    return out
+    return {name: _stats(chosen) for name, chosen in (("in", [c for c in cases if c.sample == "in"]),
+                                                       ("out", [c for c in cases if c.sample == "out"]),
+                                                       ("all", cases))}
 
 
 _UNITS = {"megatron_tflops_per_gpu": ("TFLOP/s per GPU", "{:,.1f}"), "step_time_s": ("s per step", "{:,.2f}"),
@@ -129,6 +130,16 @@ def markdown(cases: list[Case]) -> str:
                      f"{fmt.format(c.predicted)} | {c.error:+.1%} |")
     lines += ["", "| cases | count | median abs. error | largest abs. error |", "|---|---:|---:|---:|"]
     names = {"in": "in-sample (chose the GEMM curve)", "out": "out-of-sample", "all": "all"}
-    for name, row in summary(cases).items():
-        lines.append(f"| {names[name]} | {row['cases']} | {row['median_abs_error']:.1%} | {row['max_abs_error']:.1%} |")
+    rows = [(names[name], row) for name, row in summary(cases).items()]
+    groups = dict.fromkeys(_group(c) for c in cases)
+    rows += [(f"of which {g}", _stats([c for c in cases if _group(c) == g])) for g in groups]
+    for name, row in rows:
+        lines.append(f"| {name} | {row['cases']} | {row['median_abs_error']:.1%} | {row['max_abs_error']:.1%} |")
     return "\n".join(lines)
+
+
+def _group(case: Case) -> str:
+    """The published source of a case, with the GPU where one source measured several ("mpt h100")."""
+    parts = case.id.split("-")
+    gpu = next((p for p in parts if p in ("a100", "h100")), "")
+    return f"{parts[0]} {gpu}".strip()
