@@ -10,8 +10,11 @@ broadcast. No Python code runs per grid point.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -39,6 +42,28 @@ LABELS = CATEGORICAL + ("family",)
 INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage", "global_batch_size", "interleave")
 #: Boolean input columns.
 BOOLEAN = ("sequence_parallel", "overlap_grad_reduce")
+
+
+#: glibc ``mallopt`` parameter M_TOP_PAD (malloc.h), and the pad tsize asks for [bytes].
+_M_TOP_PAD, HEAP_PAD_BYTES = -2, 64 * 2**20
+
+
+@functools.cache
+def pad_heap() -> bool:
+    """Keep 64 MiB spare at the top of glibc's heap (``mallopt(M_TOP_PAD)``); true where applied.
+
+    Evaluating a box allocates and frees dozens of box-sized arrays. Without
+    the pad, glibc hands the freed top of the heap back to the kernel after
+    each box and the next box's arrays page-fault it in again, which costs
+    about as much as the arithmetic (measured: evaluation 2x faster, peak
+    memory unchanged). Elsewhere (macOS, musl) this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_TOP_PAD, HEAP_PAD_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 def column_kind(name: str) -> str:
@@ -86,6 +111,7 @@ class Grid:
         self.size = math.prod(self.shape)
         self._axis = {n: i for i, n in enumerate(INPUT_NAMES)}
         self._vectors: dict[str, tuple[int, np.ndarray]] = {}
+        pad_heap()
         self._resolve()
 
     # -- resolution -------------------------------------------------------
