@@ -189,3 +189,24 @@ def test_systems_catalog_errors_name_the_field(my_catalogs, old, new, message):
     catalog.reload()
     with pytest.raises(TsizeError, match=re.escape(message)):
         catalog.systems()
+
+
+def test_catalog_lists_systems(capsys):
+    import json
+
+    from tsize.cli.main import main
+
+    assert main(["catalog", "systems", "--json"]) == 0
+    rows = {r["id"]: r for r in json.loads(capsys.readouterr().out)}
+    # DGX A100: 8 x 200 Gb/s HDR for 8 GPUs = 25 GB/s per GPU, x 0.9 measured efficiency
+    assert rows["dgx_a100"]["scaleout_gb_s_per_gpu"] == 22.5 and rows["dgx_a100"]["scaleup_size"] == 8
+    assert rows["pcie_server"]["gpus"] == "(fallback)"
+
+
+def test_validate_throughput_cli(capsys):
+    from tsize.cli.main import main
+
+    code = main(["validate", "--throughput"])
+    out, err = capsys.readouterr()
+    assert "korthikanti-175b-full" in out and "| in-sample" in out
+    assert code == 1 and "step-time target missed" in err  # the README says so: not met out of sample

@@ -118,6 +118,11 @@ def _catalog(args: argparse.Namespace) -> int:
                  "source": g.source} for g in catalog.gpus().values()]
     elif args.which == "precisions":
         rows = [{k: v for k, v in vars(r).items()} for r in catalog.precisions().values()]
+    elif args.which == "systems":
+        rows = [{"id": y.id, "gpus": ", ".join(y.gpus) or ("(fallback)" if y.default else "-"),
+                 "scaleup_size": y.scaleup_size, "scaleup_busbw_gb_s": round(y.scaleup_bytes_per_s / 1e9, 1),
+                 "scaleout_gb_s_per_gpu": round(y.scaleout_bytes_per_s / 1e9, 2), "source": y.source}
+                for y in catalog.systems().values()]
     else:
         rows = [{k: v for k, v in vars(o).items()} for o in catalog.optimizers().values()]
     rows = [json_safe(r) for r in rows]
@@ -347,7 +352,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print one flat JSON object of input and output columns")
 
     p = sub.add_parser("catalog", help="list a catalog", description="List a catalog.")
-    p.add_argument("which", choices=("models", "gpus", "precisions", "optimizers"))
+    p.add_argument("which", choices=("models", "gpus", "precisions", "optimizers", "systems"))
     p.add_argument("--json", action="store_true", help="print JSON")
 
     db_help = "DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb)"
