@@ -26,10 +26,20 @@ SMALL_SPEC = {
 }
 
 
-def test_vectorized_equals_scalar_loop():
-    """Every output of every point of a 3 x 2^10 grid equals a one-point evaluation."""
-    df = sweep.frame(SMALL_SPEC)
-    assert df.height == 3 * 2**10
+STEP_SPEC = {
+    "name": "step",
+    "models": ["gpt2", "llama-3-8b"],
+    "grid": {"batch_size": [1, 4], "seq_len": 1024, "n_gpus": [8, 64], "tp": [1, 8], "pp": [1, 2],
+             "interleave": [1, 2], "global_batch_size": [0, 64], "assumed_mfu": [math.nan, 0.5],
+             "system": ["auto", "pcie_server"], "zero_stage": [1, 3], "overlap_grad_reduce": [False, True]},
+}
+
+
+@pytest.mark.parametrize("spec, points", [(SMALL_SPEC, 3 * 2**10), (STEP_SPEC, 2**11)])
+def test_vectorized_equals_scalar_loop(spec, points):
+    """Every output of sampled points of a grid equals a one-point evaluation."""
+    df = sweep.frame(spec)
+    assert df.height == points
     assert df.columns == list(frame_columns())
     rows = df.sample(n=60, seed=1).iter_rows(named=True)
     for row in rows:
