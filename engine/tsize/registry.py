@@ -19,7 +19,8 @@ per grid point:
 * ``runs``: per training run (model, precision, tokens, GPU type and count,
   assumed MFU, energy prices);
 * ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
-* ``settings``: memory-accounting settings (sequence parallelism, overheads);
+* ``settings``: layout and accounting settings (sequence parallelism, overheads, system, global batch,
+  interleaving, overlap);
 * ``points``: everything that needs the full point (activations per GPU, fit).
 """
 
@@ -160,7 +161,8 @@ TIERS: dict[str, tuple[str, ...]] = {
     "runs": ("model", "precision", "recompute", "seq_len", "gpu", "n_gpus", "tokens", "assumed_mfu", "pue",
              "usd_per_kwh"),
     "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
-    "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
+    "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack", "system", "global_batch_size", "interleave",
+                 "overlap_grad_reduce"),
     "points": INPUT_NAMES,
 }
 #: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
