@@ -439,6 +439,7 @@ def _times(x, s, out) -> None:
     gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=x["n_gpus"])
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=x["n_gpus"], time_s=t_train, pue=x["pue"])
     out.update(
+        stage_compute_time_s=compute_mb, stage_tp_comm_time_s=tp_mb, stage_pp_comm_time_s=pp_mb,
         micro_batches=m, batch_divides=pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=dp,
                                                               batch_size=B),
         interleave_divides=pipeline.interleave_divides(n_layer=L, pp=pp, interleave=v),

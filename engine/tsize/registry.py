@@ -21,7 +21,12 @@ per grid point:
 * ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
 * ``settings``: layout and accounting settings (sequence parallelism, overheads, system, global batch,
   interleaving, overlap);
-* ``points``: everything that needs the full point (activations per GPU, fit).
+* ``stages``: one micro-batch on the busiest pipeline stage of a layout (its compute and communication);
+* ``points``: everything that needs the full point (activations per GPU, fit, exposed data-parallel time).
+
+Outputs marked ``stored=False`` are cheap functions of stored columns (the step time and its parts from the
+per-micro-batch stage times and the micro-batch count; time, cost and energy from the step time); the
+``results`` view computes them (``store.DERIVED``) instead of storing one more column per point.
 """
 
 from __future__ import annotations
@@ -91,6 +96,9 @@ class Output:
     dtype: str  # "int64" | "float64" | "bool"
     description: str
     reference: str = ""
+    #: False: not stored; the store's ``results`` view computes it from stored columns (``store.DERIVED``),
+    #: with the same arithmetic, in the same order, as ``evaluate``.
+    stored: bool = True
 
 
 ATTENTION = ("naive", "flash")
@@ -163,12 +171,14 @@ TIERS: dict[str, tuple[str, ...]] = {
     "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
     "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack", "system", "global_batch_size", "interleave",
                  "overlap_grad_reduce"),
+    "stages": ("model", "precision", "attention", "dropout", "recompute", "seq_len", "batch_size", "gpu", "tp", "pp",
+               "sequence_parallel", "system", "interleave"),
     "points": INPUT_NAMES,
 }
 #: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
 PARENTS: dict[str, tuple[str, ...]] = {
     "models": (), "gpus": (), "steps": ("models",), "placements": ("steps", "gpus"), "runs": (), "shards": (),
-    "settings": (), "points": ("placements", "runs", "shards", "settings"),
+    "settings": (), "stages": (), "points": ("placements", "runs", "shards", "settings", "stages"),
 }
 
 
@@ -260,16 +270,17 @@ OUTPUTS: tuple[Output, ...] = (
     Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
            "Chen et al. 2016; Korthikanti et al. 2022"),
     Output("train_time_s", "s", "points", "float64",
-           "Time to train: steps x step_time_s (with assumed_mfu: executed FLOPs / (n x peak x assumed_mfu))", _SEED),
-    Output("gpu_time_s", "GPU*s", "points", "float64", "Accelerator time (GPU-seconds)", ""),
-    Output("cost_usd", "USD", "points", "float64", "Cloud cost: GPU-hours x price per GPU-hour", ""),
+           "Time to train: steps x step_time_s (with assumed_mfu: executed FLOPs / (n x peak x assumed_mfu))", _SEED,
+           stored=False),
+    Output("gpu_time_s", "GPU*s", "points", "float64", "Accelerator time (GPU-seconds)", "", stored=False),
+    Output("cost_usd", "USD", "points", "float64", "Cloud cost: GPU-hours x price per GPU-hour", "", stored=False),
     Output("purchase_usd", "USD", "runs", "float64", "Purchase cost of n_gpus accelerators", ""),
-    Output("energy_j", "J", "points", "float64", "Facility energy: TDP x n x time x PUE", ""),
-    Output("energy_usd", "USD", "points", "float64", "Electricity cost of energy_j", ""),
+    Output("energy_j", "J", "points", "float64", "Facility energy: TDP x n x time x PUE", "", stored=False),
+    Output("energy_usd", "USD", "points", "float64", "Electricity cost of energy_j", "", stored=False),
     Output("train_mfu", "1", "points", "float64", "The run's MFU: predicted_mfu, or assumed_mfu x model / executed FLOPs",
-           "Chowdhery et al. 2022, App. B"),
+           "Chowdhery et al. 2022, App. B", stored=False),
     Output("train_hfu", "1", "points", "float64", "The run's hardware FLOPs utilisation: predicted_hfu, or assumed_mfu",
-           "Chowdhery et al. 2022, App. B"),
+           "Chowdhery et al. 2022, App. B", stored=False),
     # --- per point ----------------------------------------------------------
     Output("mfu", "1", "placements", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
            "Chowdhery et al. 2022, App. B"),
@@ -293,34 +304,42 @@ OUTPUTS: tuple[Output, ...] = (
            "Fewest GPUs of this type that fit, at this tp, pp, ZeRO stage and micro-batch (inf: never)", ""),
     # --- predicted step time ----------------------------------------------
     Output("micro_batches", "1", "points", "float64",
-           "Micro-batches per pipeline per step: global_batch_size / (dp x batch_size), else grad_accum", _NAR),
+           "Micro-batches per pipeline per step: global_batch_size / (dp x batch_size), else grad_accum", _NAR,
+           stored=False),
     Output("batch_divides", "", "points", "bool", "dp x batch_size divides global_batch_size (true without one)",
-           _NAR),
+           _NAR, stored=False),
     Output("interleave_divides", "", "points", "bool", "pp x interleave divides n_layer (true for interleave 1)",
-           _NAR),
+           _NAR, stored=False),
+    Output("stage_compute_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: GEMMs (roofline, size curve) and memory-bound ops",
+           "tsize/formulas/compute.py"),
+    Output("stage_tp_comm_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: tensor-parallel collectives", "tsize/formulas/comm.py"),
+    Output("stage_pp_comm_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: pipeline sends (forward and backward, per chunk)", _NAR),
     Output("compute_time_s", "s", "points", "float64",
            "Per step: GEMMs (roofline, size-dependent efficiency) and memory-bound ops of the busiest stage",
-           "tsize/formulas/compute.py"),
+           "tsize/formulas/compute.py", stored=False),
     Output("tp_comm_time_s", "s", "points", "float64",
            "Per step: tensor-parallel all-reduces (or reduce-scatter + all-gather), not overlapped",
-           "Narayanan et al. 2021, sec. 3.2; tsize/formulas/comm.py"),
+           "Narayanan et al. 2021, sec. 3.2; tsize/formulas/comm.py", stored=False),
     Output("pp_comm_time_s", "s", "points", "float64", "Per step: pipeline point-to-point sends, not overlapped",
-           _NAR),
+           _NAR, stored=False),
     Output("pp_bubble_time_s", "s", "points", "float64",
-           "Per step: pipeline bubble, (pp - 1) / interleave micro-batch times", _NAR),
+           "Per step: pipeline bubble, (pp - 1) / interleave micro-batch times", _NAR, stored=False),
     Output("dp_comm_exposed_time_s", "s", "points", "float64",
            "Per step: data-parallel / ZeRO communication not hidden behind backward", _ZERO),
     Output("optimizer_time_s", "s", "points", "float64", "Per step: optimizer update, memory-bound",
            "tsize/formulas/compute.py"),
     Output("step_time_s", "s", "points", "float64", "Predicted optimizer step: the sum of the six parts above",
-           "tsize/formulas/; README, Step time"),
+           "tsize/formulas/; README, Step time", stored=False),
     Output("pp_bubble_fraction", "1", "points", "float64", "Bubble over ideal time, (pp - 1) / (interleave x m)",
-           _NAR),
+           _NAR, stored=False),
     Output("predicted_mfu", "1", "points", "float64", "Model FLOPs per step / (n_gpus x peak x step_time_s)",
-           "Chowdhery et al. 2022, App. B"),
+           "Chowdhery et al. 2022, App. B", stored=False),
     Output("predicted_hfu", "1", "points", "float64", "As predicted_mfu with recomputed FLOPs counted",
-           "Korthikanti et al. 2022, sec. 6"),
-    Output("tokens_per_s_per_gpu", "tokens/s", "points", "float64", "Training throughput per GPU", ""),
+           "Korthikanti et al. 2022, sec. 6", stored=False),
+    Output("tokens_per_s_per_gpu", "tokens/s", "points", "float64", "Training throughput per GPU", "", stored=False),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)
