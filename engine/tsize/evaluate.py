@@ -177,7 +177,8 @@ def _steps(x, s, out) -> None:
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
                             recompute=x["recompute"])
-    s.update(T=T, state_bits=state_bits, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
+    s.update(state_bits=state_bits)
+    s.update(T=T, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
              a_shard=a_shard, r_bytes=r_bytes)
     out.update(
         weights_bytes=w, buffers_bytes=buf, weight_copies_bytes=c, gradients_bytes=g, optimizer_bytes=o,
@@ -403,7 +404,8 @@ def _times(x, s, out) -> None:
     # reduction behind the last micro-batch's backward; without overlap all of it is exposed
     three = z == 3
     hidden = np.where(three, compute_mb, stage_layers * (bwd + redo)) * np.asarray(x["overlap_grad_reduce"])
-    comm_dp, mult, opt_s, per_step = np.where(three, per_mb, once), np.where(three, m_ok, 1.0 + nan), optimizer + nan, m_ok + lag
+    comm_dp, mult = np.where(three, per_mb, once), np.where(three, m_ok, 1.0 + nan)
+    opt_s, per_step = optimizer + nan, m_ok + lag
     # in place from here: one buffer per output, no temporaries the size of the box
     dp_s = _buffer(comm_dp, hidden, mult)
     np.subtract(comm_dp, hidden, out=dp_s)

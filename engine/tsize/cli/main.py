@@ -380,7 +380,8 @@ def build_parser() -> argparse.ArgumentParser:
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
                                    "Pareto front, and what does not fit), 'fleet' (per GPU type, the smallest fleet "
                                    "that meets a deadline) or 'breakdown' (where each option's predicted step time "
-                                   "goes: compute, communication, bubble, optimizer). Written as .html (self-contained), .png or .svg.")
+                                   "goes: compute, communication, bubble, optimizer). Written as .html "
+                                   "(self-contained), .png or .svg.")
     p.add_argument("kind", choices=("pareto", "fleet", "breakdown"))
     p.add_argument("--db", default=None, help=db_help)
     p.add_argument("--sweep", default="fleet", help="stored sweep to chart (default fleet)")
