@@ -210,3 +210,14 @@ def test_validate_throughput_cli(capsys):
     out, err = capsys.readouterr()
     assert "korthikanti-175b-full" in out and "| in-sample" in out
     assert code == 1 and "step-time target missed" in err  # the README says so: not met out of sample
+
+
+@pytest.mark.parametrize("gpu, expected", [
+    ("nvidia_h20", 900e9 / 2 * 0.65),  # catalogs/gpus.toml interconnect_gb_s 900 (NVLink 4), default efficiency
+    ("nvidia_l40s", 64e9 / 2 * 0.65),  # PCIe Gen4 x16, 64 GB/s bidirectional
+    ("nvidia_h100_sxm", 370e9),  # listed by dgx_h100: measured busbw
+])
+def test_auto_system_keeps_the_gpus_own_fabric(gpu, expected):
+    system = catalog.system_for(gpu)
+    assert system.scaleup_bytes_per_s == pytest.approx(expected)
+    assert system.scaleup_size == 8

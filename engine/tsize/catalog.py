@@ -367,14 +367,37 @@ def rates(gpu: str) -> Rates:
     return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"])))
 
 
+@functools.cache
+def _interconnects() -> dict[str, float]:
+    """Per GPU id, the scale-up rate of catalogs/gpus.toml (``interconnect_gb_s``, bidirectional) [B/s]."""
+    _, entries, _ = _load("gpus", "gpu")
+    return {e["id"]: float(e["interconnect_gb_s"]) * GB for e in entries if "interconnect_gb_s" in e}
+
+
 def system_for(gpu: str, system: str = "auto") -> System:
-    """The system a point runs on: ``system`` by id, or for "auto" the one listing ``gpu`` (else the default)."""
+    """The system a point runs on: ``system`` by id; for "auto" the one listing ``gpu``, else one derived.
+
+    A GPU no system lists gets the default system (``default = true``) with its scale-up rate replaced by
+    the GPU's own ``interconnect_gb_s`` (catalogs/gpus.toml, bidirectional: half per direction) times
+    ``[defaults] scaleup_efficiency``: an NVLink, xGMI or ICI part keeps its fast fabric, a PCIe card gets
+    its PCIe link.
+    """
     table = systems()
     if system != "auto":
         if system not in table:
             raise TsizeError(f"unknown system {system!r}; valid: auto, {', '.join(table)}")
         return table[system]
-    return next((s for s in table.values() if gpu in s.gpus), None) or next(s for s in table.values() if s.default)
+    listed = next((s for s in table.values() if gpu in s.gpus), None)
+    if listed is not None:
+        return listed
+    fallback = next(s for s in table.values() if s.default)
+    link = _interconnects().get(gpu)
+    if link is None:
+        return fallback
+    return dataclasses.replace(fallback, id=f"{fallback.id}+{gpu}", gpus=(gpu,), scaleup_bytes_per_s=link / 2 *
+                               system_defaults()["scaleup_efficiency"],
+                               source=f"{fallback.source}; scale-up: catalogs/gpus.toml {gpu} interconnect_gb_s / 2 "
+                                      f"x [defaults] scaleup_efficiency")
 
 
 def precision_for_dtype(dtype: str) -> str:
@@ -398,7 +421,7 @@ def versions() -> dict[str, str]:
 
 def reload() -> None:
     """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
-    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file):
+    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file, _interconnects):
         loader.cache_clear()
 
 
