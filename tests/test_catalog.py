@@ -71,7 +71,7 @@ def test_precision_and_optimizer_catalogs():
 
 def test_versions_recorded():
     versions = catalog.versions()
-    assert set(versions) == {"models", "gpus", "precisions", "optimizers"}
+    assert set(versions) == {"models", "gpus", "precisions", "optimizers", "systems"}
     assert catalog.measurements()["seed-gpt2-peak-memory"]["values"][-1] == 18595
     assert all(v.startswith("2026.") for v in versions.values())
 

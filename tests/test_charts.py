@@ -110,3 +110,18 @@ def test_html_draws_in_headless_chromium(db, tmp_path, kind):
     assert "<svg" in dom
     marks = len(re.findall(r'role="graphics-symbol"', dom))
     assert marks > 20
+
+
+def test_breakdown_chart_stacks_the_step_parts(db):
+    opts = api.fleet_options(sweep="f", path=db, models=["llama-2-70b"], tokens=[1e12])
+    spec = charts.breakdown(opts).to_dict()
+    bars = spec["vconcat"][0]
+    assert bars["mark"]["type"] == "bar" and bars["encoding"]["x"]["field"] == "seconds"
+    assert bars["encoding"]["row"]["field"] == "gpu" and bars["encoding"]["color"]["field"] == "part"
+    values = bars["data"]["values"] if "data" in bars else _data(spec, ["vconcat", 0])
+    fitting = opts.filter(opts["fits"] & opts["step_time_s"].is_finite())
+    assert len(values) == 6 * fitting.height  # six parts per option
+    # the parts of one option add up to its step time
+    first = fitting.row(0, named=True)
+    mine = [v["seconds"] for v in values if v["gpu"] == first["gpu"] and v["n_gpus"] == first["n_gpus"]]
+    assert sum(mine) == pytest.approx(first["step_time_s"], rel=1e-9)

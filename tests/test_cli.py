@@ -143,10 +143,10 @@ def test_a_new_registry_input_becomes_an_option(monkeypatch, capsys):
     from tsize import api
     from tsize.registry import Input
 
-    extra = Input("global_batch_size", "int", 0, "sequences", "Sequences per optimizer step (0: B x dp)", minimum=0)
+    extra = Input("warmup_steps", "int", 0, "steps", "Steps of learning-rate warm-up", minimum=0)
     monkeypatch.setattr(api, "INPUTS", api.INPUTS + (extra,))
-    action = _size_options()["--global-batch-size"]
-    assert action.dest == "global_batch_size" and "valid: >= 0" in action.help and "default 0" in action.help
+    action = _size_options()["--warmup-steps"]
+    assert action.dest == "warmup_steps" and "valid: >= 0" in action.help and "default 0" in action.help
 
 
 def test_docs_says_what_changed(capsys, monkeypatch, tmp_path):

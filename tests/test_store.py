@@ -27,12 +27,30 @@ def _strings(frame: pl.DataFrame) -> pl.DataFrame:
     return frame.with_columns(pl.col(pl.Categorical).cast(pl.String))
 
 
-def test_results_view_equals_the_frame(tmp_path):
+STEP = {"name": "step", "models": ["gpt2", "llama-3-8b"],
+        "grid": {"batch_size": [1, 4], "seq_len": 1024, "n_gpus": [8, 64], "tp": [1, 8], "pp": [1, 2],
+                 "interleave": [1, 2, 5], "global_batch_size": [0, 64, 100], "assumed_mfu": [float("nan"), 0.5],
+                 "system": ["auto", "pcie_server"], "zero_stage": [1, 3], "recompute": ["none", "full"],
+                 "gpu": ["nvidia_h100_sxm", "nvidia_l4"]}}
+
+
+def test_derived_outputs_are_the_unstored_ones():
+    from tsize.registry import OUTPUTS
+
+    names = [n for n, _ in store.DERIVED if not n.startswith("_")]
+    assert names == [o.name for o in OUTPUTS if not o.stored] or set(names) == {o.name for o in OUTPUTS
+                                                                                 if not o.stored}
+    assert len(names) == len(set(names))
+
+
+@pytest.mark.parametrize("spec, points", [(SMALL, 2 * 2**5), (STEP, 2 * 2**11 * 9 // 4)])
+def test_results_view_equals_the_frame(tmp_path, spec, points):
+    """Stored and view-computed columns equal the frame evaluate() builds, exactly."""
     db = tmp_path / "t.duckdb"
-    summary = store.write(spec_mod.load(SMALL), path=db, progress=False)
-    assert summary["points"] == 2 * 2**5
+    summary = store.write(spec_mod.load(spec), path=db, progress=False)
+    assert summary["points"] == points
     stored = store.query("SELECT * EXCLUDE (sweep, sweep_id) FROM results", path=db)
-    frame = _strings(sweep.frame(SMALL))
+    frame = _strings(sweep.frame(spec))
     stored = stored.with_columns([pl.col(c).cast(frame.schema[c]) for c in stored.columns])
     assert stored.columns == frame.columns
     assert stored.sort(pl.all()).equals(frame.sort(pl.all()))
@@ -44,7 +62,7 @@ def test_sweeps_table_records_provenance(tmp_path):
     store.write(spec_mod.load(ROOT / "sweeps" / "seed.toml"), path=db, progress=False)
     row = store.query("SELECT * FROM sweeps", path=db).row(0, named=True)
     assert row["name"] == "seed" and row["points"] == 600 and "batch_size" in row["spec"]
-    assert set(json.loads(row["catalogs"])) == {"models", "gpus", "precisions", "optimizers"}
+    assert set(json.loads(row["catalogs"])) == {"models", "gpus", "precisions", "optimizers", "systems"}
     assert row["tsize_version"] and row["created_at"] and row["seconds"] > 0
 
 

@@ -23,7 +23,7 @@ SMALL_SPEC = {
     "grid": {"batch_size": [1, 4], "seq_len": [512, 2048], "attention": ["flash", "naive"],
              "precision": ["amp-bf16", "mixed-bf16"], "gpu": ["nvidia_h100_sxm", "amd_mi300x"],
              "n_gpus": [8, 64], "tp": [1, 8], "zero_stage": [0, 3], "recompute": ["none", "full"],
-             "grad_accum": [1, 4]},
+             "grad_accum": [1, 4], "assumed_mfu": 0.4},
 }
 
 
@@ -73,9 +73,20 @@ def test_vectorized_equals_an_independent_scalar_reference():
                 assert row[name] == pytest.approx(expected, rel=1e-12), (name, row["model"])
 
 
-def test_frame_rows_equal_one_point_evaluations():
+STEP_SPEC = {
+    "name": "step",
+    "models": ["gpt2", "llama-3-8b"],
+    "grid": {"batch_size": [1, 4], "seq_len": 1024, "n_gpus": [8, 64], "tp": [1, 8], "pp": [1, 2],
+             "interleave": [1, 2], "global_batch_size": [0, 64], "assumed_mfu": [math.nan, 0.5],
+             "system": ["auto", "pcie_server"], "zero_stage": [1, 3], "overlap_grad_reduce": [False, True]},
+}
+
+
+@pytest.mark.parametrize("spec, points", [(SMALL_SPEC, 3 * 2**10), (STEP_SPEC, 2**11)])
+def test_frame_rows_equal_one_point_evaluations(spec, points):
     """Every output of sampled rows of the frame equals ``size`` at that point (the sweep and one-point paths)."""
-    df = sweep.frame(SMALL_SPEC)
+    df = sweep.frame(spec)
+    assert df.height == points
     assert df.columns == list(frame_columns())
     rows = df.sample(n=60, seed=1).iter_rows(named=True)
     for row in rows:
@@ -100,7 +111,9 @@ def test_outputs_live_in_their_tier():
             "allocator_slack": [0.0, 0.1], "iter_time_s": [1.0, 2.0], "mode": ["train", "serve"],
             "weight_dtype": ["bf16", "int4"], "kv_dtype": ["bf16", "fp8"], "context_len": [256, 512],
             "output_len": [16, 32], "concurrency": [1, 4], "block_size": [16, 32],
-            "gpu_memory_utilization": [0.8, 0.9]}
+            "gpu_memory_utilization": [0.8, 0.9],
+            "system": ["auto", "dgx_a100"], "global_batch_size": [0, 64], "interleave": [1, 2],
+            "overlap_grad_reduce": [False, True]}
     parsed = spec_mod.load({"name": "dep", "models": axes.pop("model"), "grid": axes})
     grid = parsed.grid()
     assert all(n == 2 for n in grid.shape)

@@ -34,12 +34,12 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DTYPE", "DTYPES", "INPUTS", "OUTPUTS", "TIERS", "__version__", "axes_for",
            "bench", "catalog_rows", "chart", "fleet_options", "fleets", "home_tier", "json_safe", "point", "query",
            "report", "seed_checks", "serving_options", "size", "sweep", "sweeps", "validate", "validate_serving_markdown",
-           "validation_markdown", "check_serving", "CHARTS"]
+           "validation_markdown", "check_serving", "CHARTS", "validate_throughput"]
 
 #: Seconds a command waits while another tsize process writes the store.
 WAIT_S = 30.0
-CATALOGS = ("models", "gpus", "precisions", "optimizers")
-CHARTS = ("pareto", "fleet", "serving")
+CATALOGS = ("models", "gpus", "precisions", "optimizers", "systems")
+CHARTS = ("pareto", "fleet", "breakdown", "serving")
 
 
 def check_serving(row: dict[str, Any]) -> dict[str, Any]:
@@ -186,7 +186,7 @@ def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = None
         return charts.save(charts.serving(data), output or "outputs/serving.html")
     sweep = sweep or "fleet"
     source = dict(sweep=sweep if sql is None else None, sql=sql, models=models, tokens=tokens)
-    if kind == "pareto":
+    if kind in ("pareto", "breakdown"):
         data = fleet_options(path=path, **source)
     else:
         data = fleets(deadline_days=deadline_days, path=path, **source)
@@ -194,7 +194,8 @@ def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = None
         what = f"sweep {sweep!r}" if sql is None else "the query"
         raise TsizeError(f"no points to chart: {what} selected no rows (stored sweeps: tsize sweeps; "
                          f"the fleet study: tsize sweep sweeps/fleet.toml)")
-    made = charts.pareto(data) if kind == "pareto" else charts.fleet(data, deadline_days=deadline_days)
+    made = (charts.pareto(data) if kind == "pareto" else charts.breakdown(data) if kind == "breakdown"
+            else charts.fleet(data, deadline_days=deadline_days))
     return charts.save(made, output or f"outputs/{kind}.html")
 
 
@@ -215,6 +216,11 @@ def catalog_rows(which: str) -> list[dict[str, Any]]:
                   "source": g.source} for g in catalog.gpus().values()]
     elif which == "precisions":
         rows_ = [dict(vars(r)) for r in catalog.precisions().values()]
+    elif which == "systems":
+        rows_ = [{"id": y.id, "gpus": ", ".join(y.gpus) or ("(fallback)" if y.default else "-"),
+                  "scaleup_size": y.scaleup_size, "scaleup_busbw_gb_s": round(y.scaleup_bytes_per_s / 1e9, 1),
+                  "scaleout_gb_s_per_gpu": round(y.scaleout_bytes_per_s / 1e9, 2), "source": y.source}
+                 for y in catalog.systems().values()]
     elif which == "optimizers":
         rows_ = [dict(vars(o)) for o in catalog.optimizers().values()]
     else:
@@ -288,6 +294,23 @@ def seed_checks() -> list[dict[str, Any]]:
     out.append({"label": f"MFU of gpt2, 20 x 5 sequences in {it['value']} s on an A100", "unit": "",
                 "measured": None, "estimate": mfu})
     return out
+def validate_throughput() -> dict[str, Any]:
+    """Published training runs (catalogs/published_runs.toml) against the predicted step time.
+
+    Returns ``cases`` (one dict each), ``summary`` (median and largest |error| per group, in-sample and
+    out-of-sample apart), ``markdown`` (the README table), ``targets`` (median, largest) and ``target_met``.
+    """
+    from tsize.validation import throughput
+
+    cases = throughput.run()
+    summary = throughput.summary(cases)
+    row = summary["all"]
+    return {"cases": [c.as_dict() for c in cases], "summary": summary, "markdown": throughput.markdown(cases),
+            "targets": (throughput.TARGET_MEDIAN, throughput.TARGET_MAX),
+            "target_met": row["median_abs_error"] <= throughput.TARGET_MEDIAN
+            and row["max_abs_error"] <= throughput.TARGET_MAX}
+
+
 def validate_serving_markdown() -> str:
     """Serving latency and throughput against published measurements, as the README's Markdown table."""
     from tsize.validation import serving

@@ -98,6 +98,28 @@ class Optimizer:
     source: str
 
 
+@dataclasses.dataclass(frozen=True)
+class System:
+    """A scale-up domain and its scale-out network, in base units (B/s, s)."""
+    id: str
+    name: str
+    gpus: tuple
+    default: bool
+    scaleup_size: int
+    scaleup_bytes_per_s: float  # achievable all-reduce bus bandwidth in the domain, per GPU
+    scaleup_latency_s: float
+    scaleout_bytes_per_s: float  # achievable, per GPU
+    scaleout_latency_s: float
+    source: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Rates:
+    """What one GPU achieves: measured matmul fraction of peak and HBM efficiency."""
+    matmul_fraction: float
+    hbm_efficiency: float
+
+
 class CatalogError(TsizeError):
     """A catalog file is malformed; the message names file, entry and field."""
 
@@ -271,6 +293,123 @@ def measurements() -> dict[str, dict[str, Any]]:
     return {e["id"]: e for e in entries}
 
 
+_SYSTEM_POSITIVE = ("scaleup_size", "scaleup_gb_s", "scaleup_latency_us", "scaleout_gb_s", "scaleout_latency_us")
+
+
+def _fraction(path: Path, where: str, entry: dict, field: str) -> None:
+    value = entry.get(field)
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
+        raise CatalogError(f"{path}: {where}: field {field!r} must be a number in (0, 1], got {value!r}")
+
+
+@functools.cache
+def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]]:
+    """``catalogs/systems.toml``: defaults, per-GPU rates and systems, validated, in base units."""
+    path, entries, _ = _load("systems", "system")
+    data = tomllib.loads(path.read_text())
+    defaults = data.get("defaults")
+    if not isinstance(defaults, dict):
+        raise CatalogError(f"{path}: missing [defaults] table")
+    for field in ("matmul_fraction", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency"):
+        _fraction(path, "[defaults]", defaults, field)
+    _check(path, [dict(defaults, id="defaults")], "id", {}, ("half_bandwidth_mib",))
+    accels = data.get("accelerator", [])
+    if not isinstance(accels, list):
+        raise CatalogError(f"{path}: [[accelerator]] must be an array of tables")
+    _check(path, accels, "gpu", {"gpu": str}, ("matmul_bf16_tflops",))
+    known = gpus()
+    rates: dict[str, Rates] = {}
+    for entry in accels:
+        where = f"entry {entry['gpu']!r}"
+        if entry["gpu"] not in known:
+            raise CatalogError(f"{path}: {where}: unknown gpu; valid: {', '.join(known)}")
+        peak = known[entry["gpu"]].peak_flops_per_s.get("bf16", math.nan)
+        fraction = entry["matmul_bf16_tflops"] * TERA / peak
+        if not 0 < fraction <= 1:
+            raise CatalogError(f"{path}: {where}: field 'matmul_bf16_tflops' must be > 0 and <= the bf16 peak")
+        if "hbm_efficiency" in entry:
+            _fraction(path, where, entry, "hbm_efficiency")
+        rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])))
+    _check(path, entries, "id", {"id": str, "name": str, "gpus": list}, _SYSTEM_POSITIVE,
+           optional_positive=("scaleup_busbw_gb_s",))
+    systems: dict[str, System] = {}
+    claimed: dict[str, str] = {}
+    for entry in entries:
+        where = f"entry {entry['id']!r}"
+        if entry["id"] == "auto":
+            raise CatalogError(f"{path}: {where}: 'auto' is reserved (the GPU's default system)")
+        size = entry["scaleup_size"]
+        if not isinstance(size, int):
+            raise CatalogError(f"{path}: {where}: field 'scaleup_size' must be an integer, got {size!r}")
+        if "scaleout_efficiency" in entry:
+            _fraction(path, where, entry, "scaleout_efficiency")
+        for gpu in entry["gpus"]:
+            if gpu not in known:
+                raise CatalogError(f"{path}: {where}: unknown gpu {gpu!r} in 'gpus'; valid: {', '.join(known)}")
+            if gpu in claimed:
+                raise CatalogError(f"{path}: {where}: gpu {gpu!r} is already the default of {claimed[gpu]!r}")
+            claimed[gpu] = entry["id"]
+        busbw = entry.get("scaleup_busbw_gb_s", entry["scaleup_gb_s"] * defaults["scaleup_efficiency"])
+        systems[entry["id"]] = System(
+            id=entry["id"], name=entry["name"], gpus=tuple(entry["gpus"]), default=entry.get("default") is True,
+            scaleup_size=size, scaleup_bytes_per_s=busbw * GB, scaleup_latency_s=entry["scaleup_latency_us"] * 1e-6,
+            scaleout_bytes_per_s=entry["scaleout_gb_s"] * GB * entry.get("scaleout_efficiency",
+                                                                        defaults["scaleout_efficiency"]),
+            scaleout_latency_s=entry["scaleout_latency_us"] * 1e-6, source=entry["source"])
+    if sum(s.default for s in systems.values()) != 1:
+        raise CatalogError(f"{path}: exactly one [[system]] needs default = true")
+    return defaults, rates, systems
+
+
+def systems() -> dict[str, System]:
+    """The systems catalog, by id."""
+    return _systems_file()[2]
+
+
+def system_defaults() -> dict[str, Any]:
+    """The ``[defaults]`` table of ``catalogs/systems.toml`` (fractions, ``half_bandwidth_mib``)."""
+    return _systems_file()[0]
+
+
+def rates(gpu: str) -> Rates:
+    """Measured matmul fraction and HBM efficiency of one GPU (the catalog defaults where unmeasured)."""
+    defaults, table, _ = _systems_file()
+    return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"])))
+
+
+@functools.cache
+def _interconnects() -> dict[str, float]:
+    """Per GPU id, the scale-up rate of catalogs/gpus.toml (``interconnect_gb_s``, bidirectional) [B/s]."""
+    _, entries, _ = _load("gpus", "gpu")
+    return {e["id"]: float(e["interconnect_gb_s"]) * GB for e in entries if "interconnect_gb_s" in e}
+
+
+def system_for(gpu: str, system: str = "auto") -> System:
+    """The system a point runs on: ``system`` by id; for "auto" the one listing ``gpu``, else one derived.
+
+    A GPU no system lists gets the default system (``default = true``) with its scale-up rate replaced by
+    the GPU's own ``interconnect_gb_s`` (catalogs/gpus.toml, bidirectional: half per direction) times
+    ``[defaults] scaleup_efficiency``: an NVLink, xGMI or ICI part keeps its fast fabric, a PCIe card gets
+    its PCIe link.
+    """
+    table = systems()
+    if system != "auto":
+        if system not in table:
+            raise TsizeError(f"unknown system {system!r}; valid: auto, {', '.join(table)}")
+        return table[system]
+    listed = next((s for s in table.values() if gpu in s.gpus), None)
+    if listed is not None:
+        return listed
+    fallback = next(s for s in table.values() if s.default)
+    link = _interconnects().get(gpu)
+    if link is None:
+        return fallback
+    return dataclasses.replace(fallback, id=f"{fallback.id}+{gpu}", gpus=(gpu,), scaleup_bytes_per_s=link / 2 *
+                               system_defaults()["scaleup_efficiency"],
+                               source=f"{fallback.source}; scale-up: catalogs/gpus.toml {gpu} interconnect_gb_s / 2 "
+                                      f"x [defaults] scaleup_efficiency")
+
+
 def precision_for_dtype(dtype: str) -> str:
     """The recipe ``--dtype`` selects (nanoGPT's conventions: bf16/fp16 mean autocast)."""
     for recipe in precisions().values():
@@ -283,7 +422,7 @@ def versions() -> dict[str, str]:
     """Each catalog's version and a short hash of its file, recorded with every stored sweep."""
     out = {}
     for name, table in (("models", "model"), ("gpus", "gpu"), ("precisions", "precision"),
-                        ("optimizers", "optimizer")):
+                        ("optimizers", "optimizer"), ("systems", "system")):
         path, _, version = _load(name, table)
         digest = hashlib.sha256(path.read_bytes()).hexdigest()[:12]
         out[name] = f"{version} ({digest})"
@@ -292,12 +431,14 @@ def versions() -> dict[str, str]:
 
 def reload() -> None:
     """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
-    for loader in (models, gpus, precisions, optimizers, measurements):
+    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file, _interconnects):
         loader.cache_clear()
 
 
 def lookup(kind: str, key: str) -> Any:
     """One catalog entry by id; a ValueError naming the valid ids otherwise."""
+    if kind == "system":
+        return system_for("", key) if key != "auto" else "auto"
     table = {"model": models, "gpu": gpus, "precision": precisions, "optimizer": optimizers}[kind]()
     if key not in table:
         raise TsizeError(f"unknown {kind} {key!r}; valid: {', '.join(table)}")

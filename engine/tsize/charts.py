@@ -109,6 +109,44 @@ def fleet(fleets: pl.DataFrame, *, deadline_days: float, title: str | None = Non
                                                 "its cheapest layout (hover for details)"))
 
 
+#: The parts of step_time_s, in stacking order, with their legend labels.
+STEP_PARTS = (("compute_time_s", "compute"), ("tp_comm_time_s", "tensor-parallel comm"),
+              ("pp_comm_time_s", "pipeline sends"), ("pp_bubble_time_s", "pipeline bubble"),
+              ("dp_comm_exposed_time_s", "data-parallel comm (exposed)"), ("optimizer_time_s", "optimizer"))
+
+
+def breakdown(options: pl.DataFrame, *, title: str = "Where the step time goes") -> alt.VConcatChart:
+    """Per target and GPU type: each fleet option's (GPU count's) predicted step time, as shares by part."""
+    fit = options.filter(pl.col("fits") & pl.col("step_time_s").is_finite()) if "fits" in options.columns else \
+        options.filter(pl.col("step_time_s").is_finite())
+    if fit.is_empty():
+        raise TsizeError("no points to chart: no option that fits has a predicted step time")
+    labels = dict(STEP_PARTS)
+    rows = []
+    for (model, tokens), group in fit.group_by(["model", "tokens"], maintain_order=True):
+        long = group.unpivot(index=["gpu", "n_gpus", "tp", "pp", "data_parallel", "zero_stage", "step_time_s"],
+                             on=[c for c, _ in STEP_PARTS], variable_name="part", value_name="seconds")
+        long = long.with_columns(pl.col("part").replace_strict(labels))
+        chart = alt.Chart(_data(long)).mark_bar().encode(
+            x=alt.X("seconds:Q", title="share of the predicted step time", stack="normalize",
+                    axis=alt.Axis(format="%")),
+            y=alt.Y("n_gpus:O", title="GPUs"),
+            color=alt.Color("part:N", sort=[label for _, label in STEP_PARTS],
+                            scale=alt.Scale(domain=[label for _, label in STEP_PARTS])),
+            order=alt.Order("part:N"),
+            row=alt.Row("gpu:N", title=None),
+            tooltip=[alt.Tooltip("gpu:N", title="GPU"), alt.Tooltip("n_gpus:Q", title="GPUs"),
+                     alt.Tooltip("tp:Q"), alt.Tooltip("pp:Q"), alt.Tooltip("data_parallel:Q", title="dp"),
+                     alt.Tooltip("zero_stage:Q", title="ZeRO"), alt.Tooltip("part:N"),
+                     alt.Tooltip("seconds:Q", format=",.3g"), alt.Tooltip("step_time_s:Q", title="step (s)",
+                                                                         format=",.3g")],
+        ).properties(width=420, height=alt.Step(14), title=_target(model, tokens))
+        rows.append(chart)
+    return alt.vconcat(*rows).properties(title=alt.Title(
+        title, subtitle="Cheapest layout per GPU type and count; bars: each part's share of the predicted step "
+                        "(hover for seconds)"))
+
+
 def _bars(base: alt.Chart, group: pl.DataFrame, field: str, title: str, fmt: str, y: alt.Y, tooltip: list):
     """Horizontal bars of one measure; rows without a value (no fleet meets the deadline) are left out."""
     values = group[field] if field != "days" else group["train_time_s"] / 86400

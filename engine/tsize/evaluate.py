@@ -18,7 +18,8 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from tsize.formulas import activations, flops, memory, parallel, params, sequence, serving, training
+from tsize.formulas import (activations, comm, compute, flops, memory, parallel, params, pipeline, sequence,
+                            serving, training)
 from tsize.registry import OUTPUT_NAMES, PRECISION_BITS
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
@@ -39,16 +40,24 @@ MODEL_FIELDS = (
 PRECISION_FIELDS = PRECISION_BITS
 OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
 GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_per_hour", "peak_flops_per_s")
+#: Achievable rates (catalogs/systems.toml): ``hbm_bytes_per_s`` peak HBM [B/s], ``hbm_efficiency`` [1],
+#: ``matmul_flops_per_s`` measured dense GEMM ceiling at the recipe's dtype, before the size curve [FLOP/s];
+#: the point's system: ``scaleup_size`` [GPUs], ``scaleup_bytes_per_s`` per-GPU bus bandwidth [B/s],
+#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s].
+SYSTEM_FIELDS = ("hbm_bytes_per_s", "hbm_efficiency", "matmul_flops_per_s", "scaleup_size", "scaleup_bytes_per_s",
+                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s")
 NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",
                   "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
-                  "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s")
+                  "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s", "global_batch_size",
+                  "interleave", "overlap_grad_reduce")
 SERVING_FIELDS = (
     "serve", "weight_bits", "weight_group_size", "weight_scale_bits", "weight_zero_bits", "kv_bits", "context_len",
-    "output_len", "concurrency", "block_size", "gpu_memory_utilization", "hbm_bytes_per_s", "hbm_efficiency",
-    "scaleup_bytes_per_s", "scaleup_latency_s", "serving_matmul_flops_per_s", "sliding_window", "n_sliding_layers",
+    "output_len", "concurrency", "block_size", "gpu_memory_utilization",
+    "serving_matmul_flops_per_s", "sliding_window", "n_sliding_layers",
     "kv_lora_rank", "qk_rope_head_dim",
 )
-RESOLVED_INPUTS = MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + NUMERIC_INPUTS + SERVING_FIELDS
+RESOLVED_INPUTS = (MODEL_FIELDS + PRECISION_FIELDS + OPTIMIZER_FIELDS + GPU_FIELDS + SYSTEM_FIELDS + NUMERIC_INPUTS
+                   + SERVING_FIELDS)
 
 #: Serving: tokens of vLLM's profiling forward pass (``max_num_batched_tokens``, 8192 for the API server in
 #: vLLM V1) and rows of its sampler run (``max_num_seqs``, default 256); activations and all-reduces in 16 bits.
@@ -69,7 +78,7 @@ def evaluate(x: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         raise KeyError(f"missing resolved input {missing[0]!r}")  # a bug in grid.resolve, not a user error
     out: dict[str, np.ndarray] = {}
     s: dict[str, np.ndarray] = {}
-    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points, _serving):
+    for stage in (_models, _gpus, _steps, _runs, _placements, _shards, _points, _times, _serving):
         stage(x, s, out)
     return {name: out[name] for name in OUTPUT_NAMES}
 
@@ -185,6 +194,7 @@ def _steps(x, s, out) -> None:
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
                             recompute=x["recompute"])
+    s.update(state_bits=state_bits)
     s.update(T=T, w=w, g=g, o=o, c=c, g1=g1, buf=buf, a_matrix=a_matrix, a_head=a_head, a_seq=a_seq, a_rep=a_rep,
              a_shard=a_shard, r_bytes=r_bytes)
     out.update(
@@ -203,30 +213,19 @@ def _steps(x, s, out) -> None:
 
 
 def _runs(x, s, out) -> None:
-    """Compute, time, cost and energy of a training run (tier ``runs``)."""
+    """Compute and purchase cost of a training run (tier ``runs``)."""
     peak_fs = np.asarray(x["peak_flops_per_s"], dtype=np.float64)
-    n, D, mfu_assumed = x["n_gpus"], x["tokens"], x["assumed_mfu"]
+    n, D = x["n_gpus"], x["tokens"]
     p_active = s["p_active"]
     c_model = training.model_flops(params=p_active, tokens=D)
     c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=x["n_layer"],
                                    n_head=x["n_head"], head_dim=x["head_dim"], seq_len=s["T"])
-    t_train = training.time_s(flops=c_hw, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
-    gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=n)
-    e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
-    s.update(peak_fs=peak_fs)
-    out.update(
-        peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_time_s=t_train,
-        gpu_time_s=gpu_s,
-        cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
-                                         usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
-        purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
-        energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
-        train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
-        train_hfu=mfu_assumed * np.ones_like(c_hw),
-        train_flops_full_recompute=training.hardware_flops(
-            params=p_active, tokens=D, recompute=2, n_layer=x["n_layer"], n_head=x["n_head"],
-            head_dim=x["head_dim"], seq_len=s["T"]),
-    )
+    s.update(peak_fs=peak_fs, c_model=c_model, c_hw=c_hw)
+    out.update(peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw,
+               purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
+               train_flops_full_recompute=training.hardware_flops(
+                   params=p_active, tokens=D, recompute=2, n_layer=x["n_layer"], n_head=x["n_head"],
+                   head_dim=x["head_dim"], seq_len=s["T"]))
 
 
 def _placements(x, s, out) -> None:
@@ -254,7 +253,7 @@ def _shards(x, s, out) -> None:
     )
     share = parallel.gpu_share(params_per_gpu=p_gpu, params_total=s["p_total"])
     w_rank, g_rank, o_rank = s["w"] * share, s["g"] * share, s["o"] * share
-    s.update(dp=dp, share=share, w_rank=w_rank, g_rank=g_rank, o_rank=o_rank,
+    s.update(dp=dp, share=share, p_gpu=p_gpu, w_rank=w_rank, g_rank=g_rank, o_rank=o_rank,
              c_rank=s["c"] * share * (np.asarray(zero) < 3),
              w_gpu=parallel.zero_shard(value=w_rank, dp=dp, zero_stage=zero, stage=3),
              g_gpu=parallel.zero_shard(value=g_rank, dp=dp, zero_stage=zero, stage=2),
@@ -266,14 +265,23 @@ def _shards(x, s, out) -> None:
 def _points(x, s, out) -> None:
     """Activations and peak per GPU, fit, largest micro-batch and fewest GPUs (tier ``points``)."""
     tp, pp, zero, sp = x["tp"], x["pp"], x["zero_stage"], x["sequence_parallel"]
-    B, grad_accum = x["batch_size"], x["grad_accum"]
+    B = x["batch_size"]
+    # micro-batches per step: from the global batch when given (Narayanan et al. 2021, sec. 2.2)
+    m = pipeline.micro_batches(global_batch_size=x["global_batch_size"], dp=s["dp"], batch_size=B,
+                               grad_accum=x["grad_accum"])
+    layout_ok = (pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=s["dp"], batch_size=B)
+                 & pipeline.interleave_divides(n_layer=x["n_layer"], pp=pp, interleave=x["interleave"]))
+    grad_accum = x["grad_accum"]
+    if np.any(np.asarray(x["global_batch_size"]) > 0):  # else m == grad_accum: keep its small shape
+        grad_accum = np.where(np.isfinite(m), np.maximum(np.floor(m), 1.0), np.asarray(grad_accum, dtype=np.float64))
+    s.update(m=m, layout_ok=layout_ok)
     mem = out["gpu_memory_bytes"]
     w_gpu, g_gpu, o_gpu, c_rank = s["w_gpu"], s["g_gpu"], s["o_gpu"], s["c_rank"]
     gather = parallel.zero3_gather(layer=s["p_layer"], tp=tp, zero_stage=zero, param_bits=x["param_bits"])
     act_gpu = activations.total(
         batch_size=B, seq_len=s["T"], n_layer=x["n_layer"], attention_matrix=s["a_matrix"], head=s["a_head"],
         per_sequence=s["a_seq"], residual_bytes=s["r_bytes"], d_model=x["d_model"], recompute=x["recompute"],
-        tp=tp, pp=pp, sequence_parallel=sp, grad_accum=grad_accum,
+        tp=tp, pp=pp, sequence_parallel=sp, grad_accum=grad_accum, interleave=x["interleave"],
         layer=activations.layer_on_gpu(layer_replicated=s["a_rep"], layer_sharded=s["a_shard"], tp=tp,
                                        sequence_parallel=sp),
     )
@@ -308,7 +316,7 @@ def _points(x, s, out) -> None:
     out.update(
         activations_per_gpu_bytes=act_gpu, memory_per_gpu_bytes=peak_gpu, memory_required_bytes=required,
         memory_share=memory.share(part=required, memory_bytes=mem),
-        fits=valid & memory.fits(required=required, memory_bytes=mem),
+        fits=valid & layout_ok & memory.fits(required=required, memory_bytes=mem),
         max_micro_batch=max_mb, min_gpus=parallel.min_gpus(tp=tp, pp=pp, min_dp=min_dp, buildable=buildable),
     )
 
@@ -334,8 +342,15 @@ def _serving_point(x, s, out) -> None:
     window = dict(sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"])
     hw = dict(matmul_flops_per_s=x["serving_matmul_flops_per_s"], hbm_bytes_per_s=x["hbm_bytes_per_s"],
               hbm_efficiency=x["hbm_efficiency"])
-    comm = dict(d_model=d, act_bits=act, n_layer=L, tp=tp, bus_bytes_per_s=x["scaleup_bytes_per_s"],
-                latency_s=x["scaleup_latency_s"])
+    fabric = dict(scaleup_bytes_per_s=x["scaleup_bytes_per_s"], scaleup_latency_s=x["scaleup_latency_s"],
+                  scaleout_bytes_per_s=x["scaleout_bytes_per_s"], scaleout_latency_s=x["scaleout_latency_s"])
+    tp_local = comm.local_ranks(n=tp, stride=1, domain=x["scaleup_size"])
+
+    def tp_comm(tokens):
+        one = comm.hierarchical_time_s(bytes=np.asarray(tokens, dtype=np.float64) * d * act / 8, n=tp, local=tp_local,
+                                       kind=2, **fabric)
+        return serving.tp_comm_time_s(all_reduce_s=one, n_layer=L)
+
     shape = dict(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, d_ff=f, gated_mlp=gated)
 
     # memory (vLLM's accounting)
@@ -370,7 +385,7 @@ def _serving_point(x, s, out) -> None:
     f_prefill = serving.forward_flops(tokens=prefill_tokens, sequences=c, attended=(np.asarray(n_in) + 1) / 2,
                                       **model)
     ttft = (serving.roofline_time_s(flops=f_prefill / tp, nbytes=weights * t_pp, **hw)
-            + serving.tp_comm_time_s(tokens=prefill_tokens, **comm))
+            + tp_comm(prefill_tokens))
     mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
     f_decode = serving.forward_flops(tokens=c, sequences=c, attended=mean_ctx, **model)
     expert_bytes = np.ceil(np.asarray(L) / t_pp) * (2 + np.asarray(gated)) * d * np.asarray(f) / tp * E * w_bits / 8
@@ -379,7 +394,7 @@ def _serving_point(x, s, out) -> None:
                                                                   n_layer=L, pp=pp, **window)
     decode_bytes = (weights - unread + kv_read) * t_pp
     tpot = (serving.roofline_time_s(flops=f_decode / tp, nbytes=decode_bytes, **hw)
-            + serving.tp_comm_time_s(tokens=c, **comm))
+            + tp_comm(c))
     memory_bound = (decode_bytes / (np.asarray(x["hbm_bytes_per_s"]) * x["hbm_efficiency"])
                     >= f_decode / tp / np.asarray(x["serving_matmul_flops_per_s"]))
     n_gpus = np.asarray(tp) * t_pp
@@ -416,4 +431,164 @@ def _serving_point(x, s, out) -> None:
         output_tokens_per_s_per_gpu=timed(tput / n_gpus), requests_per_s_per_replica=timed(tput / n_out),
         usd_per_million_input_tokens=timed(usd_in), usd_per_million_output_tokens=timed(usd_out),
         serving_fits=fits,
+    )
+
+
+def _buffer(*arrays) -> np.ndarray:
+    """An empty float64 array of the arrays' broadcast shape (for in-place composition)."""
+    # np.broadcast_shapes is limited to 32 dimensions; ufuncs (and the grid, one axis per input) to 64
+    shapes = [np.shape(a) for a in arrays]
+    n = max(len(sh) for sh in shapes)
+    padded = [(1,) * (n - len(sh)) + tuple(sh) for sh in shapes]
+    return np.empty(tuple(max(dims) for dims in zip(*padded)))
+
+
+def _times(x, s, out) -> None:
+    """Predicted step time and its parts, throughput, and the run's time, cost and energy (tier ``points``).
+
+    The busiest pipeline stage (``ceil(L/pp)`` blocks plus the LM head) runs
+    ``m`` micro-batches; each is its GEMMs (roofline with the size curve),
+    its memory-bound ops, its tensor-parallel collectives and its pipeline
+    sends. Add the bubble, the exposed data-parallel / ZeRO traffic and the
+    optimizer step. See README, "Step time".
+    """
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    B, T = x["batch_size"], s["T"]
+    tp, pp, v, zero, rc = x["tp"], x["pp"], x["interleave"], x["zero_stage"], np.asarray(x["recompute"])
+    flash, gated = np.asarray(x["flash"]), x["gated_mlp"]
+    t = np.asarray(tp, dtype=np.float64)
+    a = np.asarray(x["compute_bits"], dtype=np.float64) / 8
+    sm = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
+    rate, bw, eta = x["matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"]
+    tokens = np.asarray(B, dtype=np.float64) * T
+
+    def gemm(rows, cols, inner, count=1.0):
+        """``count`` GEMMs [rows x inner] @ [inner x cols] on this GPU [s]."""
+        return compute.gemm_time_s(flops=2 * rows * cols * inner, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+                                   hbm_efficiency=eta, count=count,
+                                   bytes=compute.gemm_bytes(m=rows, n=cols, k=inner, bytes_per_element=a))
+
+    def hbm(n_bytes):
+        return compute.memory_time_s(bytes=n_bytes, hbm_bytes_per_s=bw, hbm_efficiency=eta)
+
+    # one block, one micro-batch: GEMMs split tp ways (Megatron column/row parallel), experts k of E per token
+    expert_tokens = tokens * k / E
+    linear = (gemm(tokens, (H + 2 * np.asarray(K)) * hd / t, d) + gemm(tokens, d, H * np.asarray(hd) / t)
+              + gemm(expert_tokens, f * (1 + np.asarray(gated)) / t, d, E) + gemm(expert_tokens, d, f / t, E)
+              + (np.asarray(E) > 1) * gemm(tokens, E, d))
+    # attention core Q@K^T and P@V, each one batched GEMM over B*H/tp heads: naive writes the T x T scores and
+    # reads the probabilities back through HBM; flash keeps them on chip, skips the causal half, backward 2.5x
+    heads = np.asarray(B, dtype=np.float64) * H / t
+    naive = 1 - flash
+    attn_flops = 2.0 * heads * T * T * hd * np.where(flash == 1, 0.5, 1.0)
+    attn_bytes = heads * a * (3.0 * T * hd + naive * T * T)  # Q and K (or V and O) plus the matrix
+    attn_fwd = 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=rate,
+                                       hbm_bytes_per_s=bw, hbm_efficiency=eta)
+    attn_bwd = attn_fwd * np.where(flash == 1, 2.5, 2.0)
+    elementwise = dict(d_model=d, d_ff=f * np.asarray(k), gated_mlp=gated, act_bytes=a, residual_bytes=s["r_bytes"],
+                       tp=tp, sequence_parallel=x["sequence_parallel"], softmax_bytes=sm, flash=flash,
+                       dropout=x["dropout"], attention_elements=np.asarray(B, dtype=np.float64) * H * T * T)
+    mem_fwd = hbm(compute.layer_elementwise_bytes(tokens=tokens, **elementwise))
+    mem_attn = hbm(compute.layer_elementwise_bytes(tokens=0.0, **elementwise))
+    fwd = linear + attn_fwd + mem_fwd
+    bwd = 2 * linear + attn_bwd + 2 * mem_fwd
+    redo = np.where(rc == 2, fwd, np.where(rc == 1, attn_fwd + mem_attn, 0.0))
+    head = 3 * gemm(tokens, V / t, d) + hbm(3 * tokens * V / t * 4)  # LM head fwd + bwd, fp32 logits and loss
+    stage_layers = np.ceil(np.asarray(L, dtype=np.float64) / pp)
+    compute_mb = stage_layers * (fwd + bwd + redo) + head
+
+    # tensor parallel: 2 all-reduces forward, 2 backward, 2 more when the forward is recomputed
+    # (sequence parallelism: reduce-scatter + all-gather, the same bytes)
+    fabric = dict(scaleup_bytes_per_s=x["scaleup_bytes_per_s"], scaleup_latency_s=x["scaleup_latency_s"],
+                  scaleout_bytes_per_s=x["scaleout_bytes_per_s"], scaleout_latency_s=x["scaleout_latency_s"])
+    domain = x["scaleup_size"]
+    tp_one = comm.hierarchical_time_s(bytes=tokens * d * a, n=tp, kind=2,
+                                      local=comm.local_ranks(n=tp, stride=1, domain=domain), **fabric)
+    tp_mb = stage_layers * (4 + 2 * (rc == 2)) * tp_one
+    # pipeline: activations forward and gradients backward per chunk; Megatron's scatter-gather sends 1/tp each
+    inside = np.asarray(tp) * pp <= np.asarray(domain)
+    p2p = comm.p2p_time_s(bytes=tokens * d * a / t, bytes_per_s=np.where(inside, x["scaleup_bytes_per_s"],
+                                                                          x["scaleout_bytes_per_s"]),
+                          latency_s=np.where(inside, x["scaleup_latency_s"], x["scaleout_latency_s"]))
+    pp_mb = (np.asarray(pp) > 1) * 2 * np.asarray(v) * p2p
+
+    # data parallel: per bucket (one block's share), hierarchical over dp ranks tp*pp apart
+    dp, m = s["dp"], s["m"]
+    local = comm.local_ranks(n=dp, stride=np.asarray(tp) * pp, domain=domain)
+    grads = s["p_gpu"] * np.asarray(x["grad_bits"]) / 8
+    weights = s["p_gpu"] * np.asarray(x["param_bits"]) / 8
+    buckets = stage_layers
+
+    def dp_time(n_bytes, kind):
+        return buckets * comm.hierarchical_time_s(bytes=n_bytes / buckets, n=dp, local=local, kind=kind, **fabric)
+
+    z = np.asarray(zero)
+    once = np.where(z == 0, dp_time(grads, 2), dp_time(grads, 1) + dp_time(weights, 1))
+    per_mb = 2 * dp_time(weights, 1) + dp_time(grads, 1)  # ZeRO-3: gather forward and backward, scatter grads
+    state_params = s["p_gpu"] / np.where(z >= 1, dp, 1.0)
+    optimizer = hbm(compute.optimizer_bytes(params=state_params, param_bits=x["param_bits"], grad_bits=x["grad_bits"],
+                                            master_bits=x["master_bits"], n_states=x["n_states"],
+                                            state_bits=s["state_bits"]))
+
+    # Compose at the smallest shapes first: every array below that spans the whole box costs one pass over it.
+    # ``nan`` is 0 where the layout is buildable and NaN where it is not (flagged points get NaN times).
+    nan = np.where(s["layout_ok"], 0.0, np.nan)
+    m_ok = m + nan
+    t_mb = compute_mb + tp_mb + pp_mb
+    lag = (np.asarray(pp, dtype=np.float64) - 1) / v  # bubble in micro-batch times, (p-1)/v
+    # exposed data-parallel time: ZeRO-3 traffic hides behind each micro-batch's compute, the gradient
+    # reduction behind the last micro-batch's backward; without overlap all of it is exposed
+    three = z == 3
+    hidden = np.where(three, compute_mb, stage_layers * (bwd + redo)) * np.asarray(x["overlap_grad_reduce"])
+    comm_dp, mult = np.where(three, per_mb, once), np.where(three, m_ok, 1.0 + nan)
+    opt_s, per_step = optimizer + nan, m_ok + lag
+    # in place from here: one buffer per output, no temporaries the size of the box
+    dp_s = _buffer(comm_dp, hidden, mult)
+    np.subtract(comm_dp, hidden, out=dp_s)
+    np.maximum(dp_s, 0.0, out=dp_s)
+    np.multiply(dp_s, mult, out=dp_s)
+    step = _buffer(per_step, t_mb, dp_s, opt_s)
+    np.multiply(per_step, t_mb, out=step)
+    step += dp_s
+    step += opt_s
+    inv = np.divide(1.0, step)
+
+    n = np.asarray(x["n_gpus"], dtype=np.float64)
+    sequences_per_gpu = m * dp * B / n
+    peak = s["peak_fs"]
+    per_gpu = m * dp / (n * peak)  # micro-batches per GPU per step, over the peak
+    assumed = np.asarray(x["assumed_mfu"], dtype=np.float64)
+    given = np.isfinite(assumed)
+    mfu_pred = np.multiply(inv, out["flops_iteration"] * per_gpu)
+    hfu_pred = np.multiply(inv, (out["flops_iteration"] + out["flops_recompute"]) * per_gpu)
+    if given.all():  # the override everywhere: time, cost and energy do not depend on the layout
+        t_train = training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
+        train_mfu = training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_hw"])
+        train_hfu = assumed
+    else:
+        t_train = x["tokens"] / (sequences_per_gpu * n * T) * step  # steps x step time
+        train_mfu, train_hfu = mfu_pred, hfu_pred
+        if given.any():
+            t_train = np.where(given, training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed,
+                                                      n_gpus=x["n_gpus"]), t_train)
+            train_mfu = np.where(given, training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"],
+                                                            hardware_flops=s["c_hw"]), mfu_pred)
+            train_hfu = np.where(given, assumed, hfu_pred)
+    gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=x["n_gpus"])
+    e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=x["n_gpus"], time_s=t_train, pue=x["pue"])
+    out.update(
+        stage_compute_time_s=compute_mb, stage_tp_comm_time_s=tp_mb, stage_pp_comm_time_s=pp_mb,
+        micro_batches=m, batch_divides=pipeline.batch_divides(global_batch_size=x["global_batch_size"], dp=dp,
+                                                              batch_size=B),
+        interleave_divides=pipeline.interleave_divides(n_layer=L, pp=pp, interleave=v),
+        compute_time_s=m_ok * compute_mb, tp_comm_time_s=m_ok * tp_mb, pp_comm_time_s=m_ok * pp_mb,
+        pp_bubble_time_s=lag * t_mb + nan, dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step,
+        pp_bubble_fraction=pipeline.bubble_fraction(pp=pp, micro_batches=m, interleave=v) + nan,
+        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred, tokens_per_s_per_gpu=sequences_per_gpu * T * inv,
+        train_time_s=t_train, gpu_time_s=gpu_s,
+        cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
+                                         usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
+        energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
+        train_mfu=train_mfu, train_hfu=train_hfu,
     )

@@ -21,7 +21,9 @@ TARGET = ("model", "tokens")
 OPTION_COLUMNS = ("model", "tokens", "gpu", "n_gpus", "tp", "pp", "data_parallel", "zero_stage", "recompute",
                   "batch_size", "grad_accum", "precision", "memory_per_gpu_bytes", "memory_required_bytes",
                   "gpu_memory_bytes", "train_time_s", "gpu_time_s", "cost_usd", "purchase_usd", "energy_j",
-                  "energy_usd", "train_mfu")
+                  "energy_usd", "train_mfu", "interleave", "global_batch_size", "step_time_s", "compute_time_s",
+                  "tp_comm_time_s", "pp_comm_time_s", "pp_bubble_time_s", "dp_comm_exposed_time_s",
+                  "optimizer_time_s", "tokens_per_s_per_gpu")
 
 
 def _literal(text: str) -> str:

@@ -10,8 +10,11 @@ broadcast. No Python code runs per grid point.
 
 from __future__ import annotations
 
+import ctypes
+import functools
 import itertools
 import math
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -27,15 +30,23 @@ from tsize.registry import (INPUT_NAMES, INPUTS, KV_DTYPES, MODEL_ATTRIBUTES, MO
 
 Box = tuple[tuple[int, int], ...]
 
+#: Per GPU x system resolved inputs: the scale-up domain and the scale-out network (catalog.System fields).
+FABRIC_FIELDS = ("scaleup_size", "scaleup_bytes_per_s", "scaleup_latency_s", "scaleout_bytes_per_s",
+                 "scaleout_latency_s")
+
 #: The compute dtype when neither a dtype nor a recipe is given (nanoGPT's default on GPUs that have it).
 DEFAULT_DTYPE = "bfloat16"
 
 #: Input columns that are categorical (stored as labels), and integer columns.
-CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu", "mode", "weight_dtype", "kv_dtype")
+CATEGORICAL = ("model", "precision", "optimizer", "attention", "recompute", "gpu", "system", "mode", "weight_dtype",
+               "kv_dtype")
 #: Every labelled column of the long-form frame: categorical inputs and the model's family.
 LABELS = CATEGORICAL + ("family",)
-INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage", "context_len", "output_len",
-           "concurrency", "block_size")
+INTEGER = ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage", "global_batch_size", "interleave",
+           "context_len", "output_len", "concurrency", "block_size")
+#: Boolean input columns.
+BOOLEAN = ("sequence_parallel", "overlap_grad_reduce")
+
 
 #: Serving weight formats: stored bits per element, quantization group (0: none), scale and zero-point bits per
 #: group, and the dense peak the matmuls run at. fp8/int8 are W8A8 (FP8 / SmoothQuant checkpoints: one scale per
@@ -57,27 +68,35 @@ def format_peak(gpu, weight_dtype: str) -> float:
             return gpu.peak_flops_per_s[peak]
     return math.nan
 KV_BITS = {"bf16": 16, "fp16": 16, "fp8": 8}
-# serving: provisional until issue 11 merges (its resolved hardware facts replace these global values)
-#: Achievable fraction of peak HBM bandwidth when streaming weights: H100 weight loads measured at 78-84 % with
-#: Nsight Compute (mikamirai.com/blog/gpu-memory-bandwidth, 2026-03-28). One global value.
-HBM_EFFICIENCY = 0.8
-#: Achievable fraction of the dense peak for GPUs without a measured matmul ceiling: the median of the catalog's
-#: measured NVIDIA MAMF/peak ratios (A100 0.87, H100 0.80, B200 0.78).
-MATMUL_EFFICIENCY = 0.8
-#: All-reduce bus bandwidth as a fraction of the unidirectional scale-up rate where nccl-tests figures are missing
-#: ("collectives reach ~80 % of unidirectional line rate", shared/reference/perf-facts.md).
-BUSBW_FRACTION = 0.8
-#: Per-hop latency of a ring all-reduce in the node, derived from one measured curve (DGX A100, 8 GPUs,
-#: stas00/ml-engineering network/README.md): 1 MiB takes 1 MiB x 1.75 / 18 GB/s = 101.9 us, of which the
-#: bandwidth term at the large-message 235 GB/s is 7.8 us; the rest, 94.1 us, over the ring's 2 x 7 steps.
-SCALEUP_LATENCY_S = 94.1e-6 / 14
+
+
+#: glibc ``mallopt`` parameter M_TOP_PAD (malloc.h), and the pad tsize asks for [bytes].
+_M_TOP_PAD, HEAP_PAD_BYTES = -2, 64 * 2**20
+
+
+@functools.cache
+def pad_heap() -> bool:
+    """Keep 64 MiB spare at the top of glibc's heap (``mallopt(M_TOP_PAD)``); true where applied.
+
+    Evaluating a box allocates and frees dozens of box-sized arrays. Without
+    the pad, glibc hands the freed top of the heap back to the kernel after
+    each box and the next box's arrays page-fault it in again, which costs
+    about as much as the arithmetic (measured: evaluation 2x faster, peak
+    memory unchanged). Elsewhere (macOS, musl) this does nothing.
+    """
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        return bool(ctypes.CDLL("libc.so.6").mallopt(_M_TOP_PAD, HEAP_PAD_BYTES))
+    except (OSError, AttributeError):
+        return False
 
 
 def column_kind(name: str) -> str:
     """Kind of an input column or model attribute: "label", "bool", "int" or "float"."""
     if name in LABELS:
         return "label"
-    if name == "sequence_parallel":
+    if name in BOOLEAN:
         return "bool"
     return "int" if name in INTEGER or name in MODEL_ATTRIBUTES else "float"
 
@@ -121,6 +140,7 @@ class Grid:
         self.size = math.prod(self.shape)
         self._axis = {n: i for i, n in enumerate(INPUT_NAMES)}
         self._vectors: dict[str, tuple[int, np.ndarray]] = {}
+        pad_heap()
         self._resolve()
 
     # -- resolution -------------------------------------------------------
@@ -146,10 +166,19 @@ class Grid:
         self._put("gpu_price_usd", "gpu", [g.price_usd for g in gpus])
         self._put("gpu_cloud_usd_per_hour", "gpu", [g.cloud_usd_per_hour for g in gpus])
         self._peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
+        # step-time facts: per GPU (HBM, measured matmul fraction) and per GPU x system (fabrics)
+        rates = [catalog.rates(g.id) for g in gpus]
+        self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
+        self._put("hbm_efficiency", "gpu", [r.hbm_efficiency for r in rates])
+        self._matmul = self._peak * np.array([r.matmul_fraction for r in rates])[:, None]
+        systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
+        self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
+                        for field in FABRIC_FIELDS}
         self._put("flash", "attention", [a == "flash" for a in self.values["attention"]], np.int64)
         self._put("recompute", "recompute", [RECOMPUTE.index(r) for r in self.values["recompute"]], np.int64)
-        self._put("sequence_parallel", "sequence_parallel", self.values["sequence_parallel"], bool)
-        for name in ("grad_accum", "seq_len", "batch_size", "n_gpus", "tp", "pp", "zero_stage"):
+        for name in BOOLEAN:
+            self._put(name, name, self.values[name], bool)
+        for name in INTEGER:
             self._put(name, name, self.values[name], np.int64)
         for name in ("dropout", "dropout_mask_bytes", "tokens", "assumed_mfu", "pue", "usd_per_kwh",
                      "overhead_bytes", "allocator_slack", "iter_time_s"):
@@ -157,7 +186,7 @@ class Grid:
         self._resolve_serving(gpus)
 
     def _resolve_serving(self, gpus: list) -> None:
-        """Serving inputs: weight and KV formats, hardware rates (provisional until issue 11 merges)."""
+        """Serving inputs: weight and KV formats, and the matmul rate at the weight format's dtype."""
         self._put("serve", "mode", [MODES.index(m) for m in self.values["mode"]], np.int64)
         formats = [WEIGHT_FORMATS[w] for w in self.values["weight_dtype"]]
         for i, name in enumerate(("weight_bits", "weight_group_size", "weight_scale_bits", "weight_zero_bits")):
@@ -166,16 +195,8 @@ class Grid:
         for name in ("context_len", "output_len", "concurrency", "block_size"):
             self._put(name, name, self.values[name], np.int64)
         self._put("gpu_memory_utilization", "gpu_memory_utilization", self.values["gpu_memory_utilization"])
-        # serving: provisional until issue 11 merges (same names and meanings as its resolved inputs)
-        self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
-        self._put("hbm_efficiency", "gpu", [HBM_EFFICIENCY for _ in gpus])
-        self._put("scaleup_bytes_per_s", "gpu", [
-            g.scaleup_busbw_bytes_per_s if math.isfinite(g.scaleup_busbw_bytes_per_s)
-            else BUSBW_FRACTION * g.interconnect_bytes_per_s / 2 for g in gpus])
-        self._put("scaleup_latency_s", "gpu", [SCALEUP_LATENCY_S for _ in gpus])
-        ratio = [g.mamf_flops_per_s / g.peak_flops_per_s["bf16"]
-                 if math.isfinite(g.mamf_flops_per_s) and "bf16" in g.peak_flops_per_s else MATMUL_EFFICIENCY
-                 for g in gpus]
+        # serving computes at the weight format's dtype: its peak there times the GPU's measured matmul fraction
+        ratio = [catalog.rates(g.id).matmul_fraction for g in gpus]
         self._serving_rate = np.array([[format_peak(g, w) * r for w in self.values["weight_dtype"]]
                                        for g, r in zip(gpus, ratio)])
 
@@ -194,12 +215,19 @@ class Grid:
         shape[g], shape[p] = g1 - g0, p1 - p0
         peak = self._peak[g0:g1, p0:p1]
         x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
+        matmul = self._matmul[g0:g1, p0:p1]
+        x["matmul_flops_per_s"] = (matmul if g < p else matmul.T).reshape(shape)
+        y = self._axis["system"]
+        y0, y1 = box[y]
+        shape = [1] * len(box)
+        shape[g], shape[y] = g1 - g0, y1 - y0
+        for field, table in self._fabric.items():
+            part = table[g0:g1, y0:y1]
+            x[field] = (part if g < y else part.T).reshape(shape)
         w = self._axis["weight_dtype"]
         (w0, w1) = box[w]
         shape = [1] * len(box)
         shape[g], shape[w] = g1 - g0, w1 - w0
-        # serving: provisional until issue 11 merges. Its matmul_flops_per_s is at the precision recipe's dtype;
-        # serving computes at the weight format's dtype, so after the merge derive this from its GEMM rate there.
         rate = self._serving_rate[g0:g1, w0:w1]
         x["serving_matmul_flops_per_s"] = (rate if g < w else rate.T).reshape(shape)
         return x
@@ -265,7 +293,7 @@ class Grid:
         n = self.shape[axis]
         if name in CATEGORICAL:
             vec = np.arange(n, dtype=np.uint32)
-        elif name == "sequence_parallel":
+        elif name in BOOLEAN:
             vec = np.asarray(self.values[name], dtype=bool)
         elif name in INTEGER:
             vec = np.asarray(self.values[name], dtype=np.int64)

@@ -21,12 +21,18 @@ per grid point:
 * ``runs``: per training run (model, precision, tokens, GPU type and count,
   assumed MFU, energy prices);
 * ``shards``: model states per GPU under a layout (GPU count, tp, pp, ZeRO);
-* ``settings``: memory-accounting settings (sequence parallelism, overheads);
+* ``settings``: layout and accounting settings (sequence parallelism, overheads, system, global batch,
+  interleaving, overlap);
 * ``servings``: serving a model on one GPU type (``mode = serve``; NaN or
   false when ``mode = train``). The training outputs do not depend on the
   mode: with ``mode = serve`` they still describe training with the
   training inputs and do not apply; the ``mode`` column says which applies;
-* ``points``: everything that needs the full point (activations per GPU, fit).
+* ``stages``: one micro-batch on the busiest pipeline stage of a layout (its compute and communication);
+* ``points``: everything that needs the full point (activations per GPU, fit, exposed data-parallel time).
+
+Outputs marked ``stored=False`` are cheap functions of stored columns (the step time and its parts from the
+per-micro-batch stage times and the micro-batch count; time, cost and energy from the step time); the
+``results`` view computes them (``store.DERIVED``) instead of storing one more column per point.
 """
 
 from __future__ import annotations
@@ -102,6 +108,9 @@ class Output:
     dtype: str  # "int64" | "float64" | "bool"
     description: str
     reference: str = ""
+    #: False: not stored; the store's ``results`` view computes it from stored columns (``store.DERIVED``),
+    #: with the same arithmetic, in the same order, as ``evaluate``.
+    stored: bool = True
 
 
 ATTENTION = ("naive", "flash")
@@ -130,8 +139,8 @@ INPUTS: tuple[Input, ...] = (
     Input("gpu", "catalog", "nvidia_h100_sxm", "", "Accelerator id from catalogs/gpus.toml"),
     Input("n_gpus", "int", 8, "GPUs", "Number of GPUs (tp * pp * dp)", minimum=1),
     Input("tokens", "float", 300e9, "tokens", "Training tokens D", above=0),
-    Input("assumed_mfu", "float", 0.3, "1",
-          "MFU assumed without recomputation; recomputed FLOPs run at the same hardware utilisation",
+    Input("assumed_mfu", "float", math.nan, "1",
+          "Override: hardware FLOPs utilisation assumed for train_time_s (NaN: the predicted step time is used)",
           above=0, maximum=1),
     Input("pue", "float", 1.2, "1", "Facility power usage effectiveness (energy multiplier)", minimum=1),
     Input("usd_per_kwh", "float", 0.10, "USD/kWh", "Electricity price", minimum=0),
@@ -163,6 +172,14 @@ INPUTS: tuple[Input, ...] = (
           maximum=2**20),
     Input("gpu_memory_utilization", "float", 0.9, "1",
           "Serving: fraction of GPU memory the server may use (vLLM default 0.9)", above=0, maximum=1),
+    Input("system", "catalog", "auto", "",
+          "System id from catalogs/systems.toml: scale-up domain and network (auto: the GPU's default system)"),
+    Input("global_batch_size", "int", 0, "sequences",
+          "Sequences per optimizer step; micro-batches per pipeline = global / (dp * batch_size) "
+          "(0: grad_accum micro-batches per GPU)", minimum=0),
+    Input("interleave", "int", 1, "1", "Virtual pipeline stages (model chunks) per pipeline rank", minimum=1),
+    Input("overlap_grad_reduce", "bool", True, "",
+          "Overlap the data-parallel gradient reduction with backward (Megatron --overlap-grad-reduce, DDP, FSDP)"),
 )
 
 INPUT_NAMES = tuple(i.name for i in INPUTS)
@@ -188,15 +205,19 @@ TIERS: dict[str, tuple[str, ...]] = {
     "runs": ("model", "precision", "recompute", "seq_len", "gpu", "n_gpus", "tokens", "assumed_mfu", "pue",
              "usd_per_kwh"),
     "shards": ("model", "precision", "optimizer", "n_gpus", "tp", "pp", "zero_stage"),
-    "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack"),
-    "servings": ("model", "gpu", "tp", "pp", "overhead_bytes", "mode", "weight_dtype", "kv_dtype", "context_len",
+    "settings": ("sequence_parallel", "overhead_bytes", "allocator_slack", "system", "global_batch_size", "interleave",
+                 "overlap_grad_reduce"),
+    "servings": ("model", "gpu", "system", "tp", "pp", "overhead_bytes", "mode", "weight_dtype", "kv_dtype", "context_len",
                  "output_len", "concurrency", "block_size", "gpu_memory_utilization"),
+    "stages": ("model", "precision", "attention", "dropout", "recompute", "seq_len", "batch_size", "gpu", "tp", "pp",
+               "sequence_parallel", "system", "interleave"),
     "points": INPUT_NAMES,
 }
 #: Tiers whose keys a tier's rows carry, so the ``results`` view can join them.
 PARENTS: dict[str, tuple[str, ...]] = {
     "models": (), "gpus": (), "steps": ("models",), "placements": ("steps", "gpus"), "runs": (), "shards": (),
-    "settings": (), "servings": (), "points": ("placements", "runs", "shards", "settings", "servings"),
+    "settings": (), "servings": (), "stages": (),
+    "points": ("placements", "runs", "shards", "settings", "servings", "stages"),
 }
 
 
@@ -212,6 +233,7 @@ _KORT = "Korthikanti et al. 2022, sec. 4.1; tests/formulas/test_activations.py (
 _ZERO = "Rajbhandari et al. 2020 (ZeRO), sec. 3.1 and 5"
 _MEG = "Narayanan et al. 2021; Korthikanti et al. 2022 (Megatron-LM)"
 _SERVE = "tsize/formulas/serving.py (vLLM paging; roofline); tests/test_serving.py"
+_NAR = "Narayanan et al. 2021, sec. 2.2; tsize/formulas/pipeline.py"
 
 OUTPUTS: tuple[Output, ...] = (
     # --- per model --------------------------------------------------------
@@ -290,22 +312,24 @@ OUTPUTS: tuple[Output, ...] = (
            "Kaplan et al. 2020; Brown et al. 2020, App. D"),
     Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
            "Chen et al. 2016; Korthikanti et al. 2022"),
-    Output("train_time_s", "s", "runs", "float64",
-           "Time to train on n_gpus: executed FLOPs / (n x peak x assumed_mfu)", _SEED),
-    Output("gpu_time_s", "GPU*s", "runs", "float64", "Accelerator time (GPU-seconds)",
-           "train_time_s x n_gpus (tsize/formulas/training.py gpu_time_s)"),
-    Output("cost_usd", "USD", "runs", "float64", "Cloud cost: GPU-hours x price per GPU-hour",
-           "catalogs/gpus.toml (cloud_usd_per_hour, dated)"),
+    Output("train_time_s", "s", "points", "float64",
+           "Time to train: steps x step_time_s (with assumed_mfu: executed FLOPs / (n x peak x assumed_mfu))", _SEED,
+           stored=False),
+    Output("gpu_time_s", "GPU*s", "points", "float64", "Accelerator time (GPU-seconds)",
+           "train_time_s x n_gpus (tsize/formulas/training.py gpu_time_s)", stored=False),
+    Output("cost_usd", "USD", "points", "float64", "Cloud cost: GPU-hours x price per GPU-hour",
+           "catalogs/gpus.toml (cloud_usd_per_hour, dated)", stored=False),
     Output("purchase_usd", "USD", "runs", "float64", "Purchase cost of n_gpus accelerators",
            "catalogs/gpus.toml (price_usd, dated)"),
-    Output("energy_j", "J", "runs", "float64", "Facility energy: TDP x n x time x PUE",
-           "The Green Grid 2007, White Paper 6 (PUE); catalogs/gpus.toml (TDP)"),
-    Output("energy_usd", "USD", "runs", "float64", "Electricity cost of energy_j",
-           "1 kWh = 3.6e6 J (SI); usd_per_kwh input"),
-    Output("train_mfu", "1", "runs", "float64", "The run's MFU: assumed_mfu x model / executed FLOPs",
-           "Chowdhery et al. 2022, App. B"),
-    Output("train_hfu", "1", "runs", "float64", "The run's hardware FLOPs utilisation (= assumed_mfu)",
-           "Chowdhery et al. 2022, App. B"),
+    Output("energy_j", "J", "points", "float64", "Facility energy: TDP x n x time x PUE",
+           "The Green Grid 2007, White Paper 6 (PUE); catalogs/gpus.toml (TDP)", stored=False),
+    Output("energy_usd", "USD", "points", "float64", "Electricity cost of energy_j", "1 kWh = 3.6e6 J (SI); usd_per_kwh input",
+           stored=False),
+    Output("train_mfu", "1", "points", "float64",
+           "The run's MFU: predicted_mfu, or assumed_mfu x model / executed FLOPs",
+           "Chowdhery et al. 2022, App. B", stored=False),
+    Output("train_hfu", "1", "points", "float64", "The run's hardware FLOPs utilisation: predicted_hfu, or assumed_mfu",
+           "Chowdhery et al. 2022, App. B", stored=False),
     # --- per point ----------------------------------------------------------
     Output("mfu", "1", "placements", "float64", "Measured MFU from iter_time_s (NaN when not measured)",
            "Chowdhery et al. 2022, App. B"),
@@ -388,6 +412,45 @@ OUTPUTS: tuple[Output, ...] = (
     Output("serving_fits", "", "servings", "bool",
            "mode = serve, valid input (context fits the model, weight format runs, concurrency >= 1, tp splits "
            "the heads) and weights + workspace + concurrency x KV fit gpu_memory_utilization of the GPU", _SERVE),
+    # --- predicted step time ----------------------------------------------
+    Output("micro_batches", "1", "points", "float64",
+           "Micro-batches per pipeline per step: global_batch_size / (dp x batch_size), else grad_accum", _NAR,
+           stored=False),
+    Output("batch_divides", "", "points", "bool", "dp x batch_size divides global_batch_size (true without one)",
+           _NAR, stored=False),
+    Output("interleave_divides", "", "points", "bool", "pp x interleave divides n_layer (true for interleave 1)",
+           _NAR, stored=False),
+    Output("stage_compute_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: GEMMs (roofline, size curve) and memory-bound ops",
+           "tsize/formulas/compute.py"),
+    Output("stage_tp_comm_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: tensor-parallel collectives", "tsize/formulas/comm.py"),
+    Output("stage_pp_comm_time_s", "s", "stages", "float64",
+           "One micro-batch on the busiest stage: pipeline sends (forward and backward, per chunk)", _NAR),
+    Output("compute_time_s", "s", "points", "float64",
+           "Per step: GEMMs (roofline, size-dependent efficiency) and memory-bound ops of the busiest stage",
+           "tsize/formulas/compute.py", stored=False),
+    Output("tp_comm_time_s", "s", "points", "float64",
+           "Per step: tensor-parallel all-reduces (or reduce-scatter + all-gather), not overlapped",
+           "Narayanan et al. 2021, sec. 3.2; tsize/formulas/comm.py", stored=False),
+    Output("pp_comm_time_s", "s", "points", "float64", "Per step: pipeline point-to-point sends, not overlapped",
+           _NAR, stored=False),
+    Output("pp_bubble_time_s", "s", "points", "float64",
+           "Per step: pipeline bubble, (pp - 1) / interleave micro-batch times", _NAR, stored=False),
+    Output("dp_comm_exposed_time_s", "s", "points", "float64",
+           "Per step: data-parallel / ZeRO communication not hidden behind backward", _ZERO),
+    Output("optimizer_time_s", "s", "points", "float64", "Per step: optimizer update, memory-bound",
+           "tsize/formulas/compute.py"),
+    Output("step_time_s", "s", "points", "float64", "Predicted optimizer step: the sum of the six parts above",
+           "tsize/formulas/; README, Step time", stored=False),
+    Output("pp_bubble_fraction", "1", "points", "float64", "Bubble over ideal time, (pp - 1) / (interleave x m)",
+           _NAR, stored=False),
+    Output("predicted_mfu", "1", "points", "float64", "Model FLOPs per step / (n_gpus x peak x step_time_s)",
+           "Chowdhery et al. 2022, App. B", stored=False),
+    Output("predicted_hfu", "1", "points", "float64", "As predicted_mfu with recomputed FLOPs counted",
+           "Korthikanti et al. 2022, sec. 6", stored=False),
+    Output("tokens_per_s_per_gpu", "tokens/s", "points", "float64", "Training throughput per GPU",
+           "global tokens per step / (n_gpus x step_time_s)", stored=False),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)

@@ -69,11 +69,53 @@ def _home_columns(tier: str) -> list[tuple[str, str]]:
     return [(n, _SQL[column_kind(n)]) for n in names]
 
 
+def _stored(tier: str) -> tuple:
+    return tuple(o for o in tier_outputs(tier) if o.stored)
+
+
 def table_columns(tier: str) -> list[tuple[str, str]]:
-    """Columns of one tier's table, in order: sweep id, keys, input values, outputs."""
+    """Columns of one tier's table, in order: sweep id, keys, input values, stored outputs."""
     keys = ([_KEY[tier]] if tier in _KEY else []) + [_KEY[p] for p in PARENTS[tier]]
     return ([("sweep_id", "INTEGER")] + [(k, "INTEGER") for k in keys] + _home_columns(tier)
-            + [(o.name, _SQL[o.dtype]) for o in tier_outputs(tier)])
+            + [(o.name, _SQL[o.dtype]) for o in _stored(tier)])
+
+
+_NAN = "'NaN'::DOUBLE"
+#: Outputs the ``results`` view computes (``registry.Output.stored`` false), in order; names starting with
+#: ``_`` are intermediate. Each mirrors ``evaluate._times`` operation by operation, so the view equals the
+#: frame exactly (tests/test_store.py).
+DERIVED: tuple[tuple[str, str], ...] = (
+    ("micro_batches", "CASE WHEN global_batch_size > 0 THEN global_batch_size / (data_parallel * batch_size) "
+                      "ELSE grad_accum::DOUBLE END"),
+    ("batch_divides", "global_batch_size <= 0 OR (coalesce(isfinite(micro_batches), false) AND micro_batches >= 1 "
+                      "AND micro_batches = floor(micro_batches))"),
+    ("interleave_divides", "interleave <= 1 OR n_layer % (pp * interleave) = 0"),
+    ("_nan", f"CASE WHEN batch_divides AND interleave_divides THEN 0.0 ELSE {_NAN} END"),
+    ("_m_ok", "micro_batches + _nan"),
+    ("_lag", "(pp::DOUBLE - 1) / interleave"),
+    ("_t_mb", "stage_compute_time_s + stage_tp_comm_time_s + stage_pp_comm_time_s"),
+    ("compute_time_s", "_m_ok * stage_compute_time_s"),
+    ("tp_comm_time_s", "_m_ok * stage_tp_comm_time_s"),
+    ("pp_comm_time_s", "_m_ok * stage_pp_comm_time_s"),
+    ("pp_bubble_time_s", "_lag * _t_mb + _nan"),
+    ("step_time_s", "(_m_ok + _lag) * _t_mb + dp_comm_exposed_time_s + optimizer_time_s"),
+    ("pp_bubble_fraction", "(pp::DOUBLE - 1) / (interleave * micro_batches) + _nan"),
+    ("_inv", "1.0 / step_time_s"),
+    ("_per_gpu", "micro_batches * data_parallel / (n_gpus * peak_flops_per_s)"),
+    ("_sequences_per_gpu", "micro_batches * data_parallel * batch_size / n_gpus"),
+    ("predicted_mfu", "_inv * (flops_iteration * _per_gpu)"),
+    ("predicted_hfu", "_inv * ((flops_iteration + flops_recompute) * _per_gpu)"),
+    ("tokens_per_s_per_gpu", "_sequences_per_gpu * seq_len * _inv"),
+    ("_given", "coalesce(isfinite(assumed_mfu), false)"),
+    ("train_time_s", "CASE WHEN _given THEN train_hardware_flops / (n_gpus * peak_flops_per_s * assumed_mfu) "
+                     "ELSE tokens / (_sequences_per_gpu * n_gpus * seq_len) * step_time_s END"),
+    ("gpu_time_s", "train_time_s * n_gpus"),
+    ("cost_usd", "gpu_time_s / 3600.0 * gpu_cloud_usd_per_hour"),
+    ("energy_j", "gpu_tdp_w * n_gpus * train_time_s * pue"),
+    ("energy_usd", "energy_j / 3600000.0 * usd_per_kwh"),
+    ("train_mfu", "CASE WHEN _given THEN assumed_mfu * train_flops / train_hardware_flops ELSE predicted_mfu END"),
+    ("train_hfu", "CASE WHEN _given THEN assumed_mfu ELSE predicted_hfu END"),
+)
 
 
 _SWEEPS = """CREATE TABLE IF NOT EXISTS sweeps (
@@ -91,7 +133,9 @@ def _schema_sql() -> list[str]:
     for tier in TIERS:
         for name, _ in table_columns(tier)[1:]:
             owner.setdefault(name, tier)
-    select = ",\n  ".join(f"{owner[c]}.{c}" for c in frame_columns())
+    derived = dict(DERIVED)
+    stored = [c for c in frame_columns() if c not in derived]
+    select = ",\n  ".join(f"{owner[c]}.{c}" for c in stored)
     joins, queue = [], ["points"]
     while queue:
         child = queue.pop(0)
@@ -99,9 +143,12 @@ def _schema_sql() -> list[str]:
             key = _KEY[parent]
             joins.append(f"JOIN {parent} ON {parent}.sweep_id = points.sweep_id AND {parent}.{key} = {child}.{key}")
             queue.append(parent)
-    statements.append("CREATE OR REPLACE VIEW results AS\nSELECT sweeps.name AS sweep, points.sweep_id,\n  "
-                      + select + "\nFROM points\nJOIN sweeps ON sweeps.sweep_id = points.sweep_id\n"
-                      + "\n".join(joins))
+    relation = ("SELECT sweeps.name AS sweep, points.sweep_id,\n  " + select
+                + "\nFROM points\nJOIN sweeps ON sweeps.sweep_id = points.sweep_id\n" + "\n".join(joins))
+    for name, expression in DERIVED:  # one layer per derived column: later ones read earlier ones
+        relation = f"SELECT *, {expression} AS {name} FROM (\n{relation}\n)"
+    statements.append("CREATE OR REPLACE VIEW results AS\nSELECT sweep, sweep_id,\n  "
+                      + ",\n  ".join(frame_columns()) + f"\nFROM (\n{relation}\n)")
     from tsize.fleet import options_sql
 
     statements.append("CREATE OR REPLACE VIEW fleet_options AS" + options_sql("results", by=("sweep", "model", "tokens")))
@@ -188,7 +235,7 @@ def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
         if name in LABELS:
             column = np.asarray(grid.categories(name), dtype=object)[column]
         data[name] = flat(column.astype(np.int32) if kind == "INTEGER" else column)
-    for spec in tier_outputs(tier):
+    for spec in _stored(tier):
         data[spec.name] = flat(values[spec.name])
     return pa.table(data)
 

@@ -102,9 +102,14 @@ def seed_table() -> str:
     return "\n".join(lines)
 
 
+def throughput_table() -> str:
+    """Published training runs vs the predicted step time (``tsize validate --throughput``)."""
+    return api.validate_throughput()["markdown"]
+
+
 def sections(parser: argparse.ArgumentParser) -> dict[Path, dict[str, Callable[[], str]]]:
     """The sections kept current, by file: each name and the function that writes it."""
-    return {README: {"seed": seed_table},
+    return {README: {"seed": seed_table, "throughput": throughput_table, "serving": api.validate_serving_markdown},
             REFERENCE: {"outputs": outputs_table, "inputs": inputs_table, "tiers": tiers_table,
                         "commands": lambda: commands(parser)}}
 

@@ -191,6 +191,8 @@ def _validate(args: argparse.Namespace) -> int:
     if args.serving:  # serving latency vs published measurements: no PyTorch needed
         print(api.validate_serving_markdown())
         return 0
+    if args.throughput:  # training step time vs published runs: no PyTorch needed
+        return _validate_throughput(args)
     checks = api.validate(args.model, all_models=args.all, batch_size=args.batch_size, seq_len=args.seq_len)
     failed = [c for c in checks if not abs(c.error) <= args.tolerance]
     if args.json:
@@ -205,6 +207,21 @@ def _validate(args: argparse.Namespace) -> int:
               f"(worst: {worst.model} {worst.quantity} {worst.setting}: {worst.error:+.2%})", file=sys.stderr)
         return 1
     return 0
+
+
+def _validate_throughput(args: argparse.Namespace) -> int:
+    """``tsize validate --throughput``: published training runs vs the predicted step time."""
+    result = api.validate_throughput()
+    if args.json:
+        print(json.dumps({"cases": result["cases"], "summary": result["summary"]}, indent=2))
+    else:
+        print(result["markdown"])
+    if not result["target_met"]:
+        row, (median, largest) = result["summary"]["all"], result["targets"]
+        print(f"tsize: step-time target missed: median |error| {row['median_abs_error']:.1%} (target "
+              f"{median:.0%}), largest {row['max_abs_error']:.1%} (target {largest:.0%}) over {row['cases']} "
+              f"published runs", file=sys.stderr)
+    return 0 if result["target_met"] else 1
 
 
 @command("docs")
@@ -304,10 +321,12 @@ def build_parser() -> argparse.ArgumentParser:
     _output_format(p)
     _wait(p)
 
-    p = sub.add_parser("chart", help="chart fleet or serving options from the store (pareto, fleet, serving)",
+    p = sub.add_parser("chart", help="chart fleet or serving options from the store (pareto, fleet, breakdown, serving)",
                        description="Charts from the store: 'pareto' (cloud cost vs days for the layouts that fit, "
                                    "Pareto front, and what does not fit) or 'fleet' (per GPU type, the smallest fleet "
-                                   "that meets a deadline) or 'serving' (cost per million output tokens vs time per output token, Pareto "
+                                   "that meets a deadline), 'breakdown' (where each option's predicted step time goes: compute, "
+                                   "communication, bubble, optimizer) or 'serving' (cost per million output tokens vs "
+                                   "time per output token, Pareto "
                                    "front per model and context). Written as .html (self-contained), .png or .svg. "
                                    "Example: tsize chart fleet --deadline-days 30")
     p.add_argument("kind", choices=api.CHARTS)
@@ -325,6 +344,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "Exit status 1 when an error exceeds --tolerance. Example: tsize validate gpt2")
     p.add_argument("model", nargs="?", default=None, help="catalog name, .toml model file or Hugging Face config.json")
     p.add_argument("--all", action="store_true", help="every model of the catalog")
+    p.add_argument("--throughput", action="store_true",
+                   help="instead: predict the published training runs of catalogs/published_runs.toml (step time, "
+                        "TFLOP/s, tokens/s); exit 1 when the accuracy target is missed")
     p.add_argument("--batch-size", type=_integer, default=1, help="micro-batch measured (default 1)")
     p.add_argument("--seq-len", type=_integer, default=None,
                    help="sequence length measured (default min(n_ctx, 1024); 64 for mixtures of experts)")

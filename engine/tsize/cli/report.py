@@ -95,7 +95,8 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
                   f"ZeRO-{p['zero_stage']}; '-': {recipe['peak']} unsupported")
 
     measured = any(_finite(r["mfu"]) for r in by_gpu)
-    table = _table(f"Time to train {p['tokens']:.4g} tokens on {p['n_gpus']} GPUs at MFU {p['assumed_mfu']:.0%} "
+    at = f"at MFU {p['assumed_mfu']:.0%}" if _finite(p["assumed_mfu"]) else "at the predicted step time"
+    table = _table(f"Time to train {p['tokens']:.4g} tokens on {p['n_gpus']} GPUs {at} "
                    f"({recipe['peak']} dense peak)", "GPU", "peak", *(["MFU measured"] if measured else []), "days",
                    "GPU-hours", "cloud", "purchase", "energy", right=tuple(range(1, 9)))
     for r in by_gpu:
@@ -156,7 +157,11 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
     console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
                   f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops_full_recompute'])}")
-    console.print(f"On {p['n_gpus']} x {gpu['name']} at MFU {p['assumed_mfu']:.0%} without recomputation "
+    if _finite(p["step_time_s"]):
+        console.print(step_breakdown_table(p))
+    assumed = (f"at MFU {p['assumed_mfu']:.0%} without recomputation" if _finite(p["assumed_mfu"])
+               else "at the predicted step time")
+    console.print(f"On {p['n_gpus']} x {gpu['name']} {assumed} "
                   f"(this run: MFU {fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): "
                   f"{fmt.days(p['train_time_s'])}, "
                   f"{fmt.hours(p['gpu_time_s'])} GPU-hours, cloud {fmt.usd(p['cost_usd'])}, "
@@ -198,6 +203,8 @@ def checks_table(checks: list, failed: list, *, tolerance: float) -> Table:
         table.add_row(c.model, c.quantity, c.setting, f"{c.estimate:,.0f}", f"{c.measured:,.0f}",
                       f"[{style}]{c.error:+.2%}[/]" if style else f"{c.error:+.2%}")
     return table
+
+
 _SERVING_ROWS = (
     ("weights per GPU", "serving_weights_per_gpu_bytes", fmt.gib),
     ("KV cache per token (per GPU, KiB)", "kv_cache_bytes_per_token", lambda v: f"{v / 1024:,.1f}"),
@@ -229,3 +236,24 @@ def render_serving(row: dict[str, Any], *, console: Console | None = None) -> No
     table.add_row("decode bound by", "memory" if row["decode_memory_bound"] else "compute")
     table.add_row("fits", "yes" if row["serving_fits"] else "[red]no[/]")
     console.print(table)
+
+
+#: The parts of ``step_time_s``, in the order the breakdown shows them (they sum to the step).
+STEP_PARTS = (("compute", "compute_time_s"), ("tensor-parallel comm", "tp_comm_time_s"),
+              ("pipeline sends", "pp_comm_time_s"), ("pipeline bubble", "pp_bubble_time_s"),
+              ("data-parallel comm (exposed)", "dp_comm_exposed_time_s"), ("optimizer", "optimizer_time_s"))
+
+
+def step_breakdown_table(row: dict[str, Any]) -> Table:
+    """Where the predicted step time goes, from an api point (``row``): seconds and share of each part."""
+    table = Table(title="predicted step time", title_justify="left")
+    table.add_column("part")
+    table.add_column("time", justify="right")
+    table.add_column("share", justify="right")
+    step = row["step_time_s"]
+    for label, key in STEP_PARTS:
+        table.add_row(label, f"{row[key]:.4g} s", fmt.share(row[key], step, 1))
+    table.add_row("step", f"{step:.4g} s", fmt.share(step, step, 1))
+    table.add_row("MFU / HFU", f"{row['predicted_mfu']:.1%} / {row['predicted_hfu']:.1%}", "")
+    table.add_row("tokens/s per GPU", f"{row['tokens_per_s_per_gpu']:,.0f}", "")
+    return table

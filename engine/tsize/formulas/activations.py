@@ -160,7 +160,7 @@ def layer_on_gpu(*, layer_replicated, layer_sharded, tp=1, sequence_parallel=Fal
 
 
 def total(*, batch_size, seq_len, n_layer, layer, attention_matrix, residual_bytes, d_model, head, per_sequence,
-          recompute, tp=1, pp=1, sequence_parallel=False, grad_accum=1):
+          recompute, tp=1, pp=1, sequence_parallel=False, grad_accum=1, interleave=1):
     """Activations of one micro-batch on the busiest GPU (the first pipeline stage) [bytes].
 
     ``layer`` is one block's bytes per token on this GPU (``layer_on_gpu``);
@@ -172,12 +172,15 @@ def total(*, batch_size, seq_len, n_layer, layer, attention_matrix, residual_byt
     block's activations are live again while it is recomputed (Chen et al.
     2016; Korthikanti et al. 2022 section 4.3). Under 1F1B a pipeline stage
     holds ``ceil(L/pp)`` blocks for ``min(pp, grad_accum)`` micro-batches in
-    flight (Narayanan et al. 2021, section 2.2). One device: ``tp = pp = 1``.
+    flight (Narayanan et al. 2021, section 2.2); the interleaved schedule with
+    ``interleave = v > 1`` chunks holds ``1 + (pp-1)/(pp*v)`` times that
+    (Korthikanti et al. 2022, section 4.2.3). One device: ``tp = pp = 1``.
     """
     r = np.asarray(recompute)
     t = _f(tp)
     stage_layers = np.ceil(_f(n_layer) / pp)
-    in_flight = np.minimum(_f(pp), grad_accum)
+    v = _f(interleave)
+    in_flight = np.minimum(_f(pp), grad_accum) * np.where(v > 1, 1 + (_f(pp) - 1) / (_f(pp) * v), 1.0)
     block_input = _f(residual_bytes) * d_model / np.where(sequence_parallel, t, 1.0)
     blocks = np.where(
         r == 2,

@@ -236,28 +236,15 @@ def forward_flops(*, tokens, sequences, linear_params_active, n_layer, n_head, h
             + 2 * _f(d_model) * _f(vocab_size) * _f(sequences))
 
 
-def all_reduce_time_s(*, nbytes, n, bus_bytes_per_s, latency_s):
-    """One ring all-reduce of ``nbytes`` over ``n`` ranks [s]; 0 for one rank.
+def tp_comm_time_s(*, all_reduce_s, n_layer):
+    """Tensor-parallel all-reduces of one forward pass [s]: two per layer, ``2 * L * all_reduce_s``.
 
-    ``2(n-1) * latency + nbytes * 2(n-1)/n / busbw``: the ring's 2(n-1)
-    steps each pay one hop latency (Thakur et al. 2005; nccl-tests
-    ``doc/PERFORMANCE.md`` for the bandwidth term). ``latency_s`` is per hop.
+    ``all_reduce_s`` is one all-reduce of the pass's ``tokens x d`` activations
+    over the TP group (``formulas/comm.py``, the same collective model as
+    training); Shoeybi et al. 2019, sec. 3: one after attention, one after
+    the MLP.
     """
-    # serving: provisional until issue 11 merges (formulas/comm.py all_reduce_time_s replaces it)
-    k = _f(n)
-    steps = 2 * (k - 1)
-    return np.where(k > 1, steps * _f(latency_s) + _f(nbytes) * steps / k / _f(bus_bytes_per_s), 0.0)
-
-
-def tp_comm_time_s(*, tokens, d_model, act_bits, n_layer, tp, bus_bytes_per_s, latency_s):
-    """Tensor-parallel all-reduces of one forward pass [s]: two per layer of ``tokens * d`` activations.
-
-    ``2 * L * all_reduce(tokens * d * act_bits/8)`` (Shoeybi et al. 2019,
-    sec. 3: one after attention, one after the MLP).
-    """
-    one = all_reduce_time_s(nbytes=_f(tokens) * _f(d_model) * _f(act_bits) / 8, n=tp,
-                            bus_bytes_per_s=bus_bytes_per_s, latency_s=latency_s)
-    return 2 * _f(n_layer) * one
+    return 2 * _f(n_layer) * _f(all_reduce_s)
 
 
 def roofline_time_s(*, flops, nbytes, matmul_flops_per_s, hbm_bytes_per_s, hbm_efficiency):
