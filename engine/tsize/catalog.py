@@ -58,9 +58,6 @@ class Gpu:
     price_usd: float
     cloud_usd_per_hour: float
     source: str
-    # serving: provisional until issue 11 merges (its hardware facts replace these two)
-    mamf_flops_per_s: float = math.nan  # measured best dense bf16 matmul, FLOP/s
-    scaleup_busbw_bytes_per_s: float = math.nan  # measured all-reduce bus bandwidth in the node, B/s
     interconnect_bytes_per_s: float = math.nan  # scale-up link rate per GPU, bidirectional aggregate, B/s
 
     @property
@@ -200,7 +197,7 @@ def gpus() -> dict[str, Gpu]:
     _check(path, entries, "id", {"id": str, "vendor": str, "name": str}, (),
            optional_positive=("memory_gib", "memory_gb", "memory_usable_mib", "memory_bandwidth_tb_s", "tdp_w",
                               "interconnect_gb_s",
-                              "price_usd", "cloud_usd_per_hour", "mamf_bf16_tflops", "scaleup_busbw_gb_s",
+                              "price_usd", "cloud_usd_per_hour",
                               *PEAK_FIELDS.values()))
     out = {}
     for entry in entries:
@@ -208,8 +205,7 @@ def gpus() -> dict[str, Gpu]:
         units = [k for k in ("memory_gib", "memory_gb") if k in entry]
         if len(units) != 1:
             raise CatalogError(f"{where}: give exactly one of 'memory_gib', 'memory_gb'")
-        for priced, source in (("price_usd", "price_source"), ("cloud_usd_per_hour", "cloud_source"),
-                               ("mamf_bf16_tflops", "serving_source"), ("scaleup_busbw_gb_s", "serving_source")):
+        for priced, source in (("price_usd", "price_source"), ("cloud_usd_per_hour", "cloud_source")):
             if priced in entry and not str(entry.get(source, "")).strip():
                 raise CatalogError(f"{where}: field {priced!r} needs a non-empty {source!r}")
         peaks = {k: entry[f] * TERA for k, f in PEAK_FIELDS.items() if f in entry}
@@ -223,8 +219,6 @@ def gpus() -> dict[str, Gpu]:
             memory_bandwidth_bytes_per_s=entry.get("memory_bandwidth_tb_s", math.nan) * TERA,
             tdp_w=float(entry.get("tdp_w", math.nan)), price_usd=float(entry.get("price_usd", math.nan)),
             cloud_usd_per_hour=float(entry.get("cloud_usd_per_hour", math.nan)), source=entry["source"],
-            mamf_flops_per_s=entry.get("mamf_bf16_tflops", math.nan) * TERA,
-            scaleup_busbw_bytes_per_s=entry.get("scaleup_busbw_gb_s", math.nan) * GB,
             interconnect_bytes_per_s=entry.get("interconnect_gb_s", math.nan) * GB,
         )
     return out
@@ -377,13 +371,6 @@ def rates(gpu: str) -> Rates:
     return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"])))
 
 
-@functools.cache
-def _interconnects() -> dict[str, float]:
-    """Per GPU id, the scale-up rate of catalogs/gpus.toml (``interconnect_gb_s``, bidirectional) [B/s]."""
-    _, entries, _ = _load("gpus", "gpu")
-    return {e["id"]: float(e["interconnect_gb_s"]) * GB for e in entries if "interconnect_gb_s" in e}
-
-
 def system_for(gpu: str, system: str = "auto") -> System:
     """The system a point runs on: ``system`` by id; for "auto" the one listing ``gpu``, else one derived.
 
@@ -401,8 +388,8 @@ def system_for(gpu: str, system: str = "auto") -> System:
     if listed is not None:
         return listed
     fallback = next(s for s in table.values() if s.default)
-    link = _interconnects().get(gpu)
-    if link is None:
+    link = gpus()[gpu].interconnect_bytes_per_s if gpu in gpus() else math.nan
+    if not math.isfinite(link):
         return fallback
     return dataclasses.replace(fallback, id=f"{fallback.id}+{gpu}", gpus=(gpu,), scaleup_bytes_per_s=link / 2 *
                                system_defaults()["scaleup_efficiency"],
@@ -431,7 +418,7 @@ def versions() -> dict[str, str]:
 
 def reload() -> None:
     """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
-    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file, _interconnects):
+    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file):
         loader.cache_clear()
 
 
