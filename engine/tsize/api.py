@@ -6,6 +6,7 @@ exactly the code the sweeps run.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -102,3 +103,74 @@ def fleets(*, deadline_days: float, path: str | Path | None = None, **source) ->
     if not (isinstance(deadline_days, (int, float)) and math.isfinite(deadline_days) and deadline_days > 0):
         raise TsizeError(f"deadline_days {deadline_days!r} is out of range; valid: > 0")
     return store.query(fleet.fleet_sql(fleet.source_sql(**source), deadline_s=deadline_days * 86400.0), path=path)
+
+
+def default_workers() -> int:
+    """The cores this process may run on."""
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def sweep(spec: Any, *, db: str | Path | None = None, workers: int | None = None, ray: str | bool | None = None,
+          resume: bool = False, format: str = "duckdb", output: str | Path | None = None,
+          shard_points: int | None = None, chunk_points: int | None = None, progress: bool | None = None,
+          wait_s: float = 30.0) -> dict[str, Any]:
+    """Evaluate a sweep spec (path, dict or ``Spec``) on ``workers`` local processes (default: every core) or on
+    Ray (``ray``: True for a local instance, ``"auto"`` or an address for a cluster).
+
+    ``format="duckdb"`` (default) ends in the DuckDB file ``db``: one worker evaluates in this process as
+    always; more workers (or Ray, or ``resume``) write Parquet parts to a staging directory (``output``, else
+    next to the file, removed when ingested) that the store then ingests. ``format="parquet"`` keeps the
+    hive-partitioned dataset in ``output`` (``tsize query --db DIR`` reads it). ``resume`` computes only the
+    shards missing from an interrupted run.
+    """
+    import re
+    import shutil
+
+    from tsize import shards, store
+    from tsize.spec import Spec, load
+
+    workers = shards.check_workers(default_workers() if workers is None else workers)
+    if format not in ("duckdb", "parquet"):
+        raise TsizeError(f"--format {format!r} is not a sweep format; valid: duckdb, parquet")
+    if format == "parquet" and output is None:
+        raise TsizeError("--format parquet needs --output DIR (the dataset directory)")
+    shard_points = shards.SHARD_POINTS if shard_points is None else shard_points
+    chunk_points = store.CHUNK_POINTS if chunk_points is None else chunk_points
+    loaded = spec if isinstance(spec, Spec) else load(spec)
+    grid = loaded.grid()
+    n_shards = math.ceil(grid.size / max(1, shard_points))
+    if format == "duckdb" and not resume and not ray and output is None and min(workers, n_shards) == 1:
+        return store.write(loaded, path=db, chunk_points=chunk_points, progress=progress, wait_s=wait_s)
+    options = dict(workers=workers, ray=ray, resume=resume, shard_points=shard_points)
+    if format == "parquet":
+        return shards.run(loaded, output, progress=progress, **options)
+    owned = output is None
+    if owned:
+        path = store.db_path(db)
+        staging = path.with_name(path.name + ".parts") / re.sub(r"[^A-Za-z0-9._-]", "_", loaded.name)
+    else:
+        staging = Path(output)
+    job = shards.Job(loaded, staging, owned=owned, **options)
+    try:
+        result = store.write(loaded, path=db, progress=progress, wait_s=wait_s, parts=job.parts(progress=False))
+    finally:
+        job.close()
+    if owned:
+        shutil.rmtree(staging, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            staging.parent.rmdir()
+    return {**result, "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"], "shards": job.stats["shards"]}
+
+
+def query(sql: str, *, path: str | Path | None = None, wait_s: float = 30.0) -> "pl.DataFrame":
+    """Run read-only SQL against the DuckDB store, or against a sweep's Parquet dataset when ``path`` is one."""
+    from tsize import shards, store
+
+    if shards.is_dataset(path):
+        return shards.query(sql, path)
+    return store.query(sql, path=path, wait_s=wait_s)

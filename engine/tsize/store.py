@@ -30,7 +30,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ import pyarrow as pa
 
 from tsize import __version__, catalog
 from tsize.errors import TsizeError
-from tsize.grid import LABELS, Box, Grid, column_kind
+from tsize.grid import Box, Grid, column_kind
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from tsize.spec import Spec
 
@@ -138,6 +138,12 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     return con
 
 
+def view_sql() -> list[str]:
+    """The statements that create the ``results`` and ``fleet_options`` views over the tier tables (also used
+    over a Parquet dataset's tier views, ``tsize.shards.connect``)."""
+    return [s for s in _schema_sql() if s.startswith("CREATE OR REPLACE VIEW")]
+
+
 def schema_fingerprint() -> str:
     """A short hash of the tables and views this version of tsize writes."""
     import hashlib
@@ -170,30 +176,14 @@ def _tier_boxes(grid: Grid, tier: str, chunk_points: int) -> Iterator[Box]:
 
 
 def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
-    """One box of a tier's table, as Arrow (numpy buffers shared where possible)."""
-    shape = tuple(b - a for a, b in box)
+    """One box of a tier's table, as Arrow (built by ``frames.table``, the one builder of columns)."""
+    from tsize import frames
 
-    def flat(array) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(array, shape)).reshape(-1)
-
-    values = grid.evaluate(box)
-    data: dict[str, Any] = {}
-    if tier in _KEY:
-        data[_KEY[tier]] = flat(grid.key(tier, box).astype(np.int32))
-    for parent in PARENTS[tier]:
-        data[_KEY[parent]] = flat(grid.key(parent, box).astype(np.int32))
-    for name, kind in _home_columns(tier):
-        column = grid.frame_column(name, box)
-        if name in LABELS:
-            column = np.asarray(grid.categories(name), dtype=object)[column]
-        data[name] = flat(column.astype(np.int32) if kind == "INTEGER" else column)
-    for spec in tier_outputs(tier):
-        data[spec.name] = flat(values[spec.name])
-    return pa.table(data)
+    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]])
 
 
 def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHUNK_POINTS,
-          progress: bool | None = None, wait_s: float = 30.0) -> dict[str, Any]:
+          progress: bool | None = None, wait_s: float = 30.0, parts: Iterable[Path] | None = None) -> dict[str, Any]:
     """Evaluate ``spec`` and store it, replacing any earlier sweep of the same name atomically.
 
     Rows are written under a fresh ``sweep_id`` that no ``sweeps`` row names
@@ -202,6 +192,9 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     readers see, whatever happens to this process. Rows of an earlier,
     interrupted write are removed first. (Writing in one big transaction
     would also be atomic, but DuckDB keeps uncommitted rows in memory.)
+
+    ``parts``: Parquet files that hold the ``points`` table (a sharded sweep's parts, ``tsize.shards``,
+    yielded as workers finish them); each is ingested in one statement instead of evaluating points here.
     """
     from tsize.frames import Progress
 
@@ -220,6 +213,12 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
         fits = 0
         for tier in TIERS:
             cols = ", ".join(c for c, _ in table_columns(tier)[1:])
+            if tier == "points" and parts is not None:
+                for part in parts:  # as each lands, while workers compute the next ones
+                    sql = f"INSERT INTO points SELECT {sweep_id}, {cols} FROM read_parquet(?)"
+                    bar.advance(con.execute(sql, [str(part)]).fetchall()[0][0])
+                fits = con.execute("SELECT count(*) FROM points WHERE sweep_id = ? AND fits", [sweep_id]).fetchall()[0][0]
+                continue
             writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
             for box in _tier_boxes(grid, tier, chunk_points):
                 chunk = _arrow_chunk(grid, tier, box)

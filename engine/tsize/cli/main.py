@@ -150,18 +150,19 @@ def _catalog(args: argparse.Namespace) -> int:
 
 @command("sweep")
 def _sweep(args: argparse.Namespace) -> int:
-    from tsize import spec, store
+    from tsize import api
     from tsize.cli import fmt
 
-    loaded = spec.load(args.spec)
-    result = store.write(loaded, path=args.db, chunk_points=args.chunk_points,
-                         progress=False if args.quiet else None, wait_s=args.wait)
+    result = api.sweep(args.spec, db=args.db, workers=args.workers, ray=args.ray, resume=args.resume,
+                       format=args.format, output=args.output, shard_points=args.shard_points,
+                       chunk_points=args.chunk_points, progress=False if args.quiet else None, wait_s=args.wait)
     if not args.quiet:
         share = result["fits"] / result["points"] if result["points"] else 0.0
         rate = result["points"] / max(result["seconds"], 1e-9)
+        where = (f"{result['db']} (view 'results', sweep = '{result['sweep']}')" if "db" in result
+                 else f"{result['directory']} (tsize query --db {result['directory']})")
         print(f"sweep {result['sweep']!r}: {result['points']:,} points, {result['fits']:,} fit ({fmt.pct(share, 1)}), "
-              f"{result['seconds']:.2f} s ({rate:,.0f} points/s) -> {result['db']} "
-              f"(view 'results', sweep = '{result['sweep']}')")
+              f"{result['seconds']:.2f} s ({rate:,.0f} points/s) -> {where}")
     return 0
 
 
@@ -169,13 +170,13 @@ def _sweep(args: argparse.Namespace) -> int:
 def _query(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from tsize import store
+    from tsize import api
     from tsize.cli import fmt
 
     if (args.sql is None) == (args.file is None):
         raise TsizeError("give one SQL statement or --file FILE")
     sql = Path(args.file).read_text() if args.file else args.sql
-    frame = store.query(sql, path=args.db, wait_s=args.wait)
+    frame = api.query(sql, path=args.db, wait_s=args.wait)
     write_frame(frame, args.format, args.output, title=None, console=fmt.console())
     return 0
 
@@ -337,13 +338,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--chunk-points", type=_positive_int, default=1 << 18, help="grid points per chunk (memory bound)")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
+                   help="local worker processes (default: every core; 1 evaluates in this process)")
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="run the shards as Ray tasks: 'auto' for this machine's cluster, HOST:PORT, or no address "
+                        "for a local Ray instance (pip install 'tsize[ray]')")
+    p.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb",
+                   help="duckdb: end in the --db file (default); parquet: keep a Parquet dataset in --output DIR")
+    p.add_argument("--output", default=None, metavar="DIR",
+                   help="directory of the Parquet dataset (with duckdb: keep the parts there)")
+    p.add_argument("--resume", action="store_true", help="compute only the shards an interrupted run left missing")
+    p.add_argument("--shard-points", type=_positive_int, default=None, metavar="N",
+                   help="grid points per shard (default 1048576)")
 
     p = sub.add_parser("query", help="run read-only SQL against the store",
-                       description="Run SQL read-only against the store (tables: results, sweeps); statements "
-                                   "that would change it fail and change nothing.")
+                       description="Run SQL read-only against the store (tables: results, sweeps), or against a "
+                                   "sweep's Parquet dataset when --db names its directory; statements that would "
+                                   "change it fail and change nothing.")
     p.add_argument("sql", nargs="?", default=None, help="SQL statement")
     p.add_argument("--file", default=None, help="read the SQL from a file")
-    p.add_argument("--db", default=None, help=db_help)
+    p.add_argument("--db", default=None, help=db_help + "; or a Parquet dataset directory (sweep --format parquet)")
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
     p.add_argument("--output", default=None, help="write to FILE instead of stdout")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
