@@ -76,17 +76,35 @@ def accuracy() -> str:
 def bench(points: float | None = None) -> str:
     from tsize.validation import bench as bench_mod
 
-    rows = ["| grid | phase | points/s | peak RSS |", "|---|---|---:|---:|"]
+    rows = ["| grid | phase | points/s | peak RSS (driver / worker) |", "|---|---|---:|---:|"]
+    notes = []
     for label, pts in (("capacity.toml", None), ("capacity.toml x 10 (tokens axis)", points)):
         if label.endswith("axis)") and not points:
             continue
-        report = bench_mod.run(points=pts, phases=("evaluate", "store", "scalar") if pts is None else ("store",))
-        for name, result in report["phases"].items():
+        if pts:
+            label = f"capacity.toml grown to {pts:.0e} (tokens axis)"
+        report = bench_mod.run(points=pts, phases=bench_mod.PHASES if pts is None else
+                               ("store", "workers1", "workers2", "ray", "store2"))
+        phases = report["phases"]
+        for name, result in phases.items():
             rate = result["points_per_s"]
             shown = f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate:,.0f}"
-            rows.append(f"| {label}, {result['points']:,} points | {bench_mod.LABELS[name]} | {shown} | "
-                        f"{result['peak_rss_mib']:,.0f} MiB |")
-    return "\n".join(rows) + f"\n\nMeasured with `tsize bench` on {report['cpus']} CPUs, Python {report['python']}."
+            worker = result.get("worker_peak_rss_mib")
+            rss = f"{result['peak_rss_mib']:,.0f} MiB" + (f" / {worker:,.0f} MiB" if worker == worker and worker
+                                                           and name not in ("workers1",) else "")
+            rows.append(f"| {label}, {result['points']:,} points | {bench_mod.LABELS[name]} | {shown} | {rss} |")
+        if "workers1" in phases and "workers2" in phases:
+            w1, w2 = phases["workers1"], phases["workers2"]
+            line = (f"{label}: 2 processes / 1 process = {w2['points_per_s'] / w1['points_per_s']:.2f}x; "
+                    f"per shard {w1['points_per_s'] / 1e6:.2f} M points/s on one core")
+            if "ray" in phases:
+                ray = phases["ray"]
+                line += (f"; Ray / processes time = {ray['seconds'] / w2['seconds']:.2f} "
+                         f"(Ray start and shutdown {ray['startup_s']:.1f} s apart)")
+            notes.append(line)
+    return ("\n".join(rows) + "\n\n" + "".join(f"- {n}\n" for n in notes)
+            + f"\nMeasured with `tsize docs --bench{f' --points {points:g}' if points else ''}` on {report['cpus']} "
+              f"CPUs, Python {report['python']}.")
 
 
 def seed_table() -> str:

@@ -278,6 +278,7 @@ def _bench(args: argparse.Namespace) -> int:
     for name, result in phases.items():
         extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
         extra += f", {result['columns']} columns" if "columns" in result else ""
+        extra += f", workers {result['worker_peak_rss_mib']:,.0f} MiB" if result.get("worker_peak_rss_mib") else ""
         console.print(f"  {bench.LABELS[name]:62s} {result['points_per_s']:>14,.0f} points/s   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
