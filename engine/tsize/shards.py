@@ -111,7 +111,7 @@ def compute_shard(spec: Spec, index: int, directory: str, *, shard_points: int, 
 
     from tsize import frames
 
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     if catalog.versions() != catalogs:
         raise TsizeError(f"catalog versions differ on this worker ({catalog.versions()}) from the driver's "
                          f"({catalogs}); install the same tsize and catalogs on every node")
@@ -149,7 +149,7 @@ def compute_shard(spec: Spec, index: int, directory: str, *, shard_points: int, 
         with contextlib.suppress(FileNotFoundError):
             temp.unlink()
     return {"shard": index, "rows": rows, "fits": fits, "seconds": time.perf_counter() - started,
-            "peak_rss_mib": peak_rss_mib(), "pid": os.getpid()}
+            "cpu_s": time.process_time() - cpu, "peak_rss_mib": peak_rss_mib(), "pid": os.getpid()}
 
 
 def _sub_shape(box: Box) -> tuple[int, ...]:
@@ -353,7 +353,7 @@ class Job:
     def parts(self, progress: bool | None = None) -> Iterator[Path]:
         from tsize.frames import Progress
 
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         directory, boxes = self.directory, self.boxes
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -369,7 +369,7 @@ class Job:
                                enabled=progress)
                 args = dict(shard_points=self.shard_points, fp=self.fp, catalogs=catalog.versions())
                 failed: dict[int, str] = {}
-                peak, saved = 0.0, time.monotonic()
+                peak, saved, shard_cpu = 0.0, time.monotonic(), 0.0
                 try:
                     for index in sorted(done):
                         yield part_path(directory, index)
@@ -383,6 +383,7 @@ class Job:
                     for summary in results:
                         done[summary["shard"]] = summary
                         peak = max(peak, summary["peak_rss_mib"])
+                        shard_cpu += summary.get("cpu_s", 0.0)
                         bar.advance(summary["rows"])
                         if time.monotonic() - saved > 2.0:
                             self._save(done)
@@ -401,6 +402,7 @@ class Job:
         self.stats = {"sweep": self.spec.name, "points": self.grid.size,
                       "fits": sum(s["fits"] for s in done.values()), "shards": len(boxes), "computed": len(pending),
                       "seconds": time.perf_counter() - started, "worker_peak_rss_mib": peak,
+                      "shard_cpu_s": shard_cpu, "driver_cpu_s": time.process_time() - cpu,
                       "directory": str(directory), "fingerprint": self.fp}
 
     def close(self) -> None:

@@ -389,9 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the checks as JSON")
     p.add_argument("--markdown", action="store_true", help="print the checks as a Markdown table")
 
-    p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
+    p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop, workers, Ray)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
-                                   "and of a plain per-point Python loop over the same formulas.")
+                                   "of a plain per-point Python loop over the same formulas, and of sharded sweeps "
+                                   "on 1 and 2 processes and on a local Ray instance.")
     p.add_argument("--spec", default=None, help="sweep spec to time (default sweeps/capacity.toml)")
     p.add_argument("--points", type=_number, default=None,
                    help="grow the grid to at least this many points (repeats the tokens axis)")

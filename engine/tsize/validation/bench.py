@@ -124,7 +124,8 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
             size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
         return {"points": grid.size, "seconds": done - ready, "startup_s": ready - started + time.perf_counter() - done,
                 "shards": job.stats["shards"], "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"],
-                "file_bytes": size}
+                "shard_cpu_s": job.stats["shard_cpu_s"], "driver_cpu_s": job.stats["driver_cpu_s"],
+                "load_average": os.getloadavg()[0], "file_bytes": size}
     if name == "store2":
         from tsize import api
 
