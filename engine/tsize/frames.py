@@ -4,6 +4,9 @@
   input columns, then every output of the registry).
 * :func:`frames` streams the same rows in chunks of bounded size, for grids
   too large for memory.
+* :func:`build` is the one builder of columns over a box: the frames above,
+  the store's tier tables (``store._arrow_chunk``) and the Parquet parts of
+  sharded sweeps (``tsize.shards``) all call it, through :func:`table` for Arrow.
 
 Evaluation broadcasts: each output is computed once at its minimal shape
 (per model, per step, ...) and copied into pre-allocated columns.

@@ -375,7 +375,7 @@ class Job:
                         yield part_path(directory, index)
                     if self.backend is not None:
                         results = self.backend.map(self.spec, pending, str(directory), args, self.retries, failed)
-                    elif self.workers == 1:
+                    elif self.workers == 1 or len(pending) <= 1:
                         results = _serial(self.spec, pending, str(directory), args, self.retries, failed)
                     else:
                         results = _processes(self.spec, pending, str(directory), args, self.workers,

@@ -159,7 +159,7 @@ def _views(spec) -> dict:
         con.execute("DROP VIEW results")
         con.execute("DROP VIEW fleet_options")
         cols = ", ".join(c for c, _ in store.table_columns("points")[1:])
-        con.execute(f"ALTER TABLE points RENAME TO points_unused")
+        con.execute("ALTER TABLE points RENAME TO points_unused")
         con.execute(f"CREATE VIEW points AS SELECT 1 AS sweep_id, {cols} FROM read_parquet('{ds}/shard=*/part.parquet')")
         for tier in shards.SMALL_TIERS:
             con.execute(f"INSERT INTO {tier} SELECT 1, * FROM read_parquet('{ds}/{tier}.parquet')")
