@@ -119,8 +119,9 @@ def sweep(spec: Any, *, db: str | Path | None = None, workers: int | None = None
           resume: bool = False, format: str = "duckdb", output: str | Path | None = None,
           shard_points: int | None = None, chunk_points: int | None = None, progress: bool | None = None,
           wait_s: float = 30.0) -> dict[str, Any]:
-    """Evaluate a sweep spec (path, dict or ``Spec``) on ``workers`` local processes (default: every core) or on
-    Ray (``ray``: True for a local instance, ``"auto"`` or an address for a cluster).
+    """Evaluate a sweep spec (path, dict or ``Spec``) on ``workers`` local processes (default: every core; 1 into
+    DuckDB on a machine of 2 cores or fewer) or on Ray (``ray``: True for a local instance, ``"auto"`` or an
+    address for a cluster).
 
     ``format="duckdb"`` (default) ends in the DuckDB file ``db``: one worker evaluates in this process as
     always; more workers (or Ray, or ``resume``) write Parquet parts to a staging directory (``output``, else
@@ -134,7 +135,11 @@ def sweep(spec: Any, *, db: str | Path | None = None, workers: int | None = None
     from tsize import shards, store
     from tsize.spec import Spec, load
 
-    workers = shards.check_workers(default_workers() if workers is None else workers)
+    if workers is None:
+        # Into DuckDB, one process already keeps two cores busy (evaluation overlapped with the insert); on two
+        # cores, two workers measured half as fast (README, "Speed and memory"): they add Parquet encode/decode.
+        workers = default_workers() if format == "parquet" or ray or default_workers() > 2 else 1
+    workers = shards.check_workers(workers)
     if format not in ("duckdb", "parquet"):
         raise TsizeError(f"--format {format!r} is not a sweep format; valid: duckdb, parquet")
     if format == "parquet" and output is None:

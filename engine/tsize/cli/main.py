@@ -278,7 +278,8 @@ def _bench(args: argparse.Namespace) -> int:
     for name, result in phases.items():
         extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
         extra += f", {result['columns']} columns" if "columns" in result else ""
-        extra += f", workers {result['worker_peak_rss_mib']:,.0f} MiB" if result.get("worker_peak_rss_mib") else ""
+        worker = result.get("worker_peak_rss_mib") or math.nan
+        extra += "" if math.isnan(worker) else f", workers {worker:,.0f} MiB"
         console.print(f"  {bench.LABELS[name]:62s} {result['points_per_s']:>14,.0f} points/s   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
@@ -340,7 +341,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
     p.add_argument("--workers", type=_positive_int, default=None, metavar="N",
-                   help="local worker processes (default: every core; 1 evaluates in this process)")
+                   help="local worker processes (default: every core, but 1 into DuckDB on 2 cores or fewer; "
+                        "1 evaluates in this process)")
     p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
                    help="run the shards as Ray tasks: 'auto' for this machine's cluster, HOST:PORT, or no address "
                         "for a local Ray instance (pip install 'tsize[ray]')")

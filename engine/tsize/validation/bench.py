@@ -37,10 +37,10 @@ DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
 LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
           "store": "end to end into a DuckDB file (tsize sweep)",
           "scalar": "plain Python loop over the same formulas, one point at a time",
-          "workers1": "sharded into Parquet, 1 process (tsize sweep --workers 1 --format parquet)",
-          "workers2": "sharded into Parquet, 2 processes (--workers 2 --format parquet)",
-          "ray": "sharded into Parquet, Ray local, 2 CPUs (--ray --format parquet)",
-          "store2": "end to end into a DuckDB file, 2 processes (tsize sweep --workers 2)",
+          "workers1": "sharded into Parquet, 1 process (--format parquet)",
+          "workers2": "sharded into Parquet, 2 processes (--workers 2)",
+          "ray": "sharded into Parquet, Ray local with 2 CPUs (--ray)",
+          "store2": "end to end into DuckDB, 2 processes (--workers 2)",
           "views": "queries on views over the Parquet parts vs on ingested DuckDB tables"}
 #: What ``tsize bench`` runs unless told otherwise.
 PHASES = ("evaluate", "store", "scalar", "workers1", "workers2", "ray", "store2")
