@@ -257,6 +257,14 @@ def test_bad_input_is_one_line_and_changes_nothing(tmp_path, capsys, monkeypatch
           match="already holds sweep 'seed' (10 of 10 shards); pass --resume")
 
 
+def test_a_worker_with_other_catalogs_refuses_its_shard(tmp_path):
+    loaded = spec_mod.load(SMALL)
+    with pytest.raises(TsizeError, match="catalog versions differ on this worker"):
+        shards.compute_shard(loaded, 0, str(tmp_path), shard_points=8, fp=shards.fingerprint(loaded, 8),
+                             catalogs={"gpus": "another version"})
+    assert not list(tmp_path.rglob("*.parquet"))
+
+
 def test_ray_missing_says_how_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
     with pytest.raises(TsizeError, match=r"^--ray needs Ray: pip install 'tsize\[ray\]'$"):

@@ -389,6 +389,8 @@ class Job:
                             self._save(done)
                             saved = time.monotonic()
                         yield part_path(directory, summary["shard"])
+                    for temp in directory.glob("shard=*/.part.parquet.*.tmp"):  # left by a worker that died
+                        temp.unlink(missing_ok=True)
                 finally:
                     bar.close()
                     self._save(done)
