@@ -194,7 +194,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     would also be atomic, but DuckDB keeps uncommitted rows in memory.)
 
     ``parts``: Parquet files that hold the ``points`` table (a sharded sweep's parts, ``tsize.shards``,
-    yielded as workers finish them); each is ingested in one statement instead of evaluating points here.
+    yielded as workers finish them), ingested instead of evaluating the points here.
     """
     from tsize.frames import Progress
 
@@ -214,10 +214,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
         for tier in TIERS:
             cols = ", ".join(c for c, _ in table_columns(tier)[1:])
             if tier == "points" and parts is not None:
-                for part in parts:  # as each lands, while workers compute the next ones
-                    sql = f"INSERT INTO points SELECT {sweep_id}, {cols} FROM read_parquet(?)"
-                    bar.advance(con.execute(sql, [str(part)]).fetchall()[0][0])
-                fits = con.execute("SELECT count(*) FROM points WHERE sweep_id = ? AND fits", [sweep_id]).fetchall()[0][0]
+                fits = _ingest(con, f"INSERT INTO points SELECT {sweep_id}, {cols} FROM chunk", parts, bar)
                 continue
             writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
             for box in _tier_boxes(grid, tier, chunk_points):
@@ -244,6 +241,25 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
         con.close()
     return {"sweep": spec.name, "sweep_id": sweep_id, "points": grid.size, "fits": fits,
             "seconds": time.perf_counter() - started, "db": str(db_path(path))}
+
+
+def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
+    """Insert Parquet parts, row group by row group, as each part lands; return the count of fitting points.
+
+    Read by pyarrow and handed to DuckDB as Arrow, so the connection needs no access to outside files.
+    """
+    import pyarrow.parquet as pq
+
+    writer, fits = _Writer(con, sql), 0
+    for part in parts:
+        with pq.ParquetFile(part) as source:
+            for group in range(source.num_row_groups):
+                chunk = source.read_row_group(group)
+                writer.put(chunk)
+                fits += int(np.count_nonzero(chunk.column("fits").to_numpy(zero_copy_only=False)))
+                bar.advance(chunk.num_rows)
+    writer.close()
+    return fits
 
 
 def _remove_orphans(con) -> None:
