@@ -61,7 +61,7 @@ def test_shards_tile_the_grid_in_bounded_boxes(shard_points):
     assert boxes == shards.shard_boxes(spec_mod.load(SMALL).grid(), shard_points)  # a pure function
 
 
-@pytest.mark.parametrize("options", [dict(workers=2, shard_points=7), dict(workers=1, shard_points=5, resume=True),
+@pytest.mark.parametrize("options", [dict(workers=2, shard_points=7), dict(workers=1, shard_points=5, chunk_points=3, resume=True),
                                      dict(workers=2, shard_points=10, format="parquet"),
                                      dict(workers=1, shard_points=64, format="parquet")],
                          ids=["2-workers", "1-worker-sharded", "2-workers-parquet", "1-worker-parquet"])

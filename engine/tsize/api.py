@@ -151,7 +151,7 @@ def sweep(spec: Any, *, db: str | Path | None = None, workers: int | None = None
     n_shards = math.ceil(grid.size / max(1, shard_points))
     if format == "duckdb" and not resume and not ray and output is None and min(workers, n_shards) == 1:
         return store.write(loaded, path=db, chunk_points=chunk_points, progress=progress, wait_s=wait_s)
-    options = dict(workers=workers, ray=ray, resume=resume, shard_points=shard_points)
+    options = dict(workers=workers, ray=ray, resume=resume, shard_points=shard_points, chunk_points=chunk_points)
     if format == "parquet":
         return shards.run(loaded, output, progress=progress, **options)
     owned = output is None

@@ -105,7 +105,7 @@ def peak_rss_mib() -> float:
 
 
 def compute_shard(spec: Spec, index: int, directory: str, *, shard_points: int, fp: str,
-                  catalogs: dict[str, str]) -> dict[str, Any]:
+                  catalogs: dict[str, str], chunk_points: int = CHUNK_POINTS) -> dict[str, Any]:
     """Evaluate shard ``index`` and write ``DIR/shard=NNNNN/part.parquet`` atomically; return its summary."""
     import pyarrow.parquet as pq
 
@@ -128,7 +128,7 @@ def compute_shard(spec: Spec, index: int, directory: str, *, shard_points: int, 
     rows = fits = 0
     writer = None
     try:
-        for sub in grid.boxes(CHUNK_POINTS, _sub_shape(box)):
+        for sub in grid.boxes(chunk_points, _sub_shape(box)):
             chunk = frames.table(grid, _offset(sub, box), names)
             if writer is None:
                 writer = pq.ParquetWriter(temp, chunk.schema, compression="zstd")
@@ -333,12 +333,12 @@ class Job:
 
     def __init__(self, spec: Spec, directory: str | Path, *, workers: int = 1, ray: str | bool | None = None,
                  resume: bool = False, owned: bool = False, shard_points: int = SHARD_POINTS,
-                 retries: int = RETRIES):
+                 retries: int = RETRIES, chunk_points: int = CHUNK_POINTS):
         check_workers(workers)
         if isinstance(shard_points, bool) or not isinstance(shard_points, int) or shard_points < 1:
             raise TsizeError(f"shard_points {shard_points!r} is out of range; valid: an integer >= 1")
         self.spec, self.directory, self.workers, self.resume = spec, Path(directory), workers, resume
-        self.shard_points, self.retries = shard_points, retries
+        self.shard_points, self.retries, self.chunk_points = shard_points, retries, chunk_points
         self.grid = spec.grid()
         self.boxes = shard_boxes(self.grid, shard_points)
         self.fp = fingerprint(spec, shard_points)
@@ -367,7 +367,8 @@ class Job:
                 pending = [i for i in range(len(boxes)) if i not in done]
                 bar = Progress(sum(math.prod(_sub_shape(boxes[i])) for i in pending), f"sweep {self.spec.name}",
                                enabled=progress)
-                args = dict(shard_points=self.shard_points, fp=self.fp, catalogs=catalog.versions())
+                args = dict(shard_points=self.shard_points, fp=self.fp, catalogs=catalog.versions(),
+                            chunk_points=self.chunk_points)
                 failed: dict[int, str] = {}
                 peak, saved, shard_cpu = 0.0, time.monotonic(), 0.0
                 try:
