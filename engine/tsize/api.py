@@ -40,6 +40,8 @@ __all__ = ["DEFAULT_DTYPE", "DTYPES", "INPUTS", "OUTPUTS", "TIERS", "__version__
 WAIT_S = 30.0
 CATALOGS = ("models", "gpus", "precisions", "optimizers", "systems")
 CHARTS = ("pareto", "fleet", "breakdown", "serving")
+#: Phases ``tsize bench`` can time (tsize.validation.bench.PHASES).
+BENCH_PHASES = ("evaluate", "store", "scalar", "workers1", "workers2", "ray", "store2")
 
 
 def check_serving(row: dict[str, Any]) -> dict[str, Any]:
@@ -118,33 +120,6 @@ def report(model: str | ModelConfig, *, dtype: str | None = None, batch_size: in
 
 
 # --- the store ----------------------------------------------------------------------------------------------------
-
-def sweep(spec: str | Path | dict, *, path: str | Path | None = None, chunk_points: int | None = None,
-          progress: bool | None = None, wait_s: float = WAIT_S) -> dict[str, Any]:
-    """Evaluate a sweep spec into the DuckDB store, replacing a sweep of the same name atomically.
-
-    ``chunk_points`` bounds memory (default ``tsize.frames.CHUNK_POINTS``).
-    Returns the store's summary (sweep, points, fits, seconds, db) plus
-    ``fit_share`` and ``points_per_s``.
-    """
-    from tsize import frames, store
-    from tsize import spec as spec_mod
-
-    result = store.write(spec_mod.load(spec), path=path, chunk_points=chunk_points or frames.CHUNK_POINTS,
-                         progress=progress, wait_s=wait_s)
-    return result | {"fit_share": result["fits"] / result["points"] if result["points"] else 0.0,
-                     "points_per_s": result["points"] / max(result["seconds"], 1e-9)}
-
-
-def query(sql: str | None = None, *, file: str | Path | None = None, path: str | Path | None = None,
-          wait_s: float = WAIT_S) -> "pl.DataFrame":
-    """Run one SQL statement (given, or read from ``file``) read-only against the store."""
-    from tsize import store
-
-    if (sql is None) == (file is None):
-        raise TsizeError("give one SQL statement or --file FILE")
-    return store.query(Path(file).read_text() if file is not None else sql, path=path, wait_s=wait_s)
-
 
 def sweeps(path: str | Path | None = None) -> "pl.DataFrame":
     """The stored sweeps, one row each."""
@@ -259,7 +234,8 @@ def validation_markdown(checks: list, *, summary: bool = False) -> str:
 
 def bench(spec: str | Path | None = None, *, points: float | None = None, sample: int = 2000,
           phases: tuple[str, ...] = ("evaluate", "store", "scalar")) -> dict[str, Any]:
-    """Speed and peak memory of evaluation, of a sweep into DuckDB and of a scalar loop; each phase has a ``label``."""
+    """Speed and peak memory of evaluation, of a sweep into DuckDB (one process, sharded processes, Ray) and of a
+    scalar loop (``phases``, of ``BENCH_PHASES``); each phase has a ``label``."""
     from tsize.validation import bench as bench_mod
 
     result = bench_mod.run(None if spec is None else str(spec), points=points, sample=sample, phases=phases)
@@ -294,6 +270,8 @@ def seed_checks() -> list[dict[str, Any]]:
     out.append({"label": f"MFU of gpt2, 20 x 5 sequences in {it['value']} s on an A100", "unit": "",
                 "measured": None, "estimate": mfu})
     return out
+
+
 def validate_throughput() -> dict[str, Any]:
     """Published training runs (catalogs/published_runs.toml) against the predicted step time.
 
@@ -324,3 +302,35 @@ def serving_options(*, path: str | Path | None = None, **source) -> "pl.DataFram
     from tsize import fleet, store
 
     return store.query(fleet.serving_sql(fleet.source_sql(**source)), path=path)
+def sweep(spec: Any, *, path: str | Path | None = None, workers: int | None = None, ray: str | bool | None = None,
+          resume: bool = False, format: str = "duckdb", output: str | Path | None = None,
+          shard_points: int | None = None, chunk_points: int | None = None, progress: bool | None = None,
+          wait_s: float = WAIT_S) -> dict[str, Any]:
+    """Evaluate a sweep spec (path, dict or ``Spec``) into the DuckDB store ``path`` (or a Parquet dataset), on
+    ``workers`` local processes or on Ray; see ``tsize.shards.sweep``. Returns the summary plus ``fit_share``
+    and ``points_per_s``."""
+    from tsize import shards
+
+    return _rates(shards.sweep(spec, path=path, workers=workers, ray=ray, resume=resume, format=format,
+                               output=output, shard_points=shard_points, chunk_points=chunk_points,
+                               progress=progress, wait_s=wait_s))
+
+
+def _rates(result: dict[str, Any]) -> dict[str, Any]:
+    """A sweep's summary plus ``fit_share`` and ``points_per_s``."""
+    return result | {"fit_share": result["fits"] / result["points"] if result["points"] else 0.0,
+                     "points_per_s": result["points"] / max(result["seconds"], 1e-9)}
+
+
+def query(sql: str | None = None, *, file: str | Path | None = None, path: str | Path | None = None,
+          wait_s: float = WAIT_S) -> "pl.DataFrame":
+    """Run one SQL statement (given, or read from ``file``) read-only against the DuckDB store, or against a
+    sweep's Parquet dataset when ``path`` is one."""
+    from tsize import shards, store
+
+    if (sql is None) == (file is None):
+        raise TsizeError("give one SQL statement or --file FILE")
+    sql = Path(file).read_text() if file is not None else sql
+    if shards.is_dataset(path):
+        return shards.query(sql, path)
+    return store.query(sql, path=path, wait_s=wait_s)

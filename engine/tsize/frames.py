@@ -4,6 +4,9 @@
   input columns, then every output of the registry).
 * :func:`frames` streams the same rows in chunks of bounded size, for grids
   too large for memory.
+* :func:`build` is the one builder of columns over a box: the frames above,
+  the store's tier tables (``store._arrow_chunk``) and the Parquet parts of
+  sharded sweeps (``tsize.shards``) all call it, through :func:`table` for Arrow.
 
 Evaluation broadcasts: each output is computed once at its minimal shape
 (per model, per step, ...) and copied into pre-allocated columns.
@@ -13,7 +16,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,19 +25,22 @@ import polars as pl
 import pyarrow as pa
 
 from tsize.grid import LABELS, Box, Grid, column_kind
-from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUTS, frame_columns
+from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, OUTPUT_NAMES, OUTPUTS, TIERS, frame_columns
 from tsize.spec import Spec, load
 
 CHUNK_POINTS = 1 << 18
 
-_NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_, "label": np.uint32, "int": np.int64,
-          "float": np.float64}
+#: numpy dtype per column kind: ``grid.column_kind`` kinds, ``registry`` output dtypes and the store's SQL
+#: types. Labels are int32 codes into ``Grid.categories`` (Arrow dictionary indices).
+NUMPY = {"int64": np.int64, "float64": np.float64, "bool": np.bool_, "label": np.int32, "int": np.int64,
+         "float": np.float64, "INTEGER": np.int32, "BIGINT": np.int64, "DOUBLE": np.float64,
+         "BOOLEAN": np.bool_, "VARCHAR": np.int32}
 
 
 def columns() -> list[tuple[str, Any]]:
     """Column names and numpy dtypes of a long-form frame, in order (``registry.frame_columns``)."""
-    kinds = {n: _NUMPY[column_kind(n)] for n in INPUT_NAMES + MODEL_ATTRIBUTES}
-    kinds.update({o.name: _NUMPY[o.dtype] for o in OUTPUTS})
+    kinds = {n: NUMPY[column_kind(n)] for n in INPUT_NAMES + MODEL_ATTRIBUTES}
+    kinds.update({o.name: NUMPY[o.dtype] for o in OUTPUTS})
     return [(name, kinds[name]) for name in frame_columns()]
 
 
@@ -42,31 +48,62 @@ def box_size(box: Box) -> int:
     return math.prod(b - a for a, b in box)
 
 
-def fill(grid: Grid, box: Box, out: dict[str, np.ndarray]) -> int:
-    """Write every column of one box into ``out`` (arrays of at least its size); return the row count."""
+def _source(grid: Grid, box: Box, name: str, values: dict[str, np.ndarray]) -> np.ndarray:
+    """One column over a box at its minimal broadcast shape: an output, a tier key (``<tier>_key``:
+    the row number in that tier's sub-grid), or an input column / model attribute."""
+    if name in values:
+        return values[name]
+    if name.endswith("_key") and f"{name[:-4]}s" in TIERS:
+        return grid.key(f"{name[:-4]}s", box)
+    return grid.frame_column(name, box)
+
+
+def build(grid: Grid, box: Box, names: Sequence[tuple[str, Any]],
+          out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+    """THE builder of long-form columns: each ``(name, dtype)`` flattened over one box (row-major).
+
+    Names are outputs, inputs, model attributes or tier keys; labels come as int32 codes. With
+    ``out`` (arrays of at least the box's size) the values are written into those buffers.
+    """
     shape = tuple(b - a for a, b in box)
     n = math.prod(shape)
-    values = grid.evaluate(box)
-    for name in INPUT_NAMES + MODEL_ATTRIBUTES:
-        np.copyto(out[name][:n].reshape(shape), grid.frame_column(name, box), casting="unsafe")
-    for spec in OUTPUTS:
-        np.copyto(out[spec.name][:n].reshape(shape), values[spec.name], casting="unsafe")
-    return n
+    values = grid.evaluate(box) if any(name in OUTPUT_NAMES for name, _ in names) else {}
+    result = {}
+    for name, dtype in names:
+        target = out[name][:n] if out is not None else np.empty(n, dtype=dtype)
+        np.copyto(target.reshape(shape), _source(grid, box, name, values), casting="unsafe")
+        result[name] = target
+    return result
+
+
+def to_arrow(grid: Grid, arrays: dict[str, np.ndarray], n: int, names: Sequence[str] | None = None) -> pa.Table:
+    """An Arrow table over the first ``n`` rows of ``arrays`` (labels as dictionary arrays, numbers zero-copy)."""
+    data = {}
+    for name in names or list(arrays):
+        values = arrays[name][:n]
+        if name in LABELS:
+            index = pa.array(values.astype(np.int32, copy=False))
+            data[name] = pa.DictionaryArray.from_arrays(index, pa.array(grid.categories(name), pa.string()))
+        else:
+            data[name] = pa.array(values)
+    return pa.table(data)
+
+
+def table(grid: Grid, box: Box, names: Sequence[tuple[str, Any]]) -> pa.Table:
+    """One box of the named columns as Arrow (a tier's table chunk, a Parquet part's row group)."""
+    arrays = build(grid, box, names)
+    return to_arrow(grid, arrays, box_size(box), [name for name, _ in names])
+
+
+def fill(grid: Grid, box: Box, out: dict[str, np.ndarray]) -> int:
+    """Write every column of one box into ``out`` (arrays of at least its size); return the row count."""
+    build(grid, box, columns(), out)
+    return box_size(box)
 
 
 def to_polars(grid: Grid, arrays: dict[str, np.ndarray], n: int) -> pl.DataFrame:
     """A Polars frame over the first ``n`` rows of ``arrays`` (labels as Categoricals)."""
-    series = []
-    for name, _ in columns():
-        values = arrays[name][:n]
-        if name in LABELS:
-            labels = grid.categories(name)
-            index = values.astype(np.int16 if len(labels) < 2**15 else np.int32)
-            dictionary = pa.DictionaryArray.from_arrays(pa.array(index), pa.array(labels))
-            series.append(pl.Series(name, pl.from_arrow(dictionary)))
-        else:
-            series.append(pl.Series(name, values))
-    return pl.DataFrame(series)
+    return pl.from_arrow(to_arrow(grid, arrays, n, [name for name, _ in columns()]))
 
 
 def _grid(source: str | Path | dict | Spec | Grid) -> Grid:

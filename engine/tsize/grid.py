@@ -25,8 +25,7 @@ from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
-from tsize.registry import (INPUT_NAMES, INPUTS, KV_DTYPES, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS,
-                            WEIGHT_DTYPES)
+from tsize.registry import (INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS)
 
 Box = tuple[tuple[int, int], ...]
 

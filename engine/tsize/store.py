@@ -30,7 +30,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +41,9 @@ import pyarrow as pa
 
 from tsize import catalog
 from tsize.errors import TsizeError
+from tsize import frames
 from tsize.frames import CHUNK_POINTS
-from tsize.grid import LABELS, Box, Grid, column_kind
+from tsize.grid import Box, Grid, column_kind
 from tsize.registry import INPUT_NAMES, MODEL_ATTRIBUTES, PARENTS, TIERS, frame_columns, home_tier, tier_outputs
 from tsize.spec import Spec
 from tsize.version import __version__
@@ -186,6 +187,12 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     return con
 
 
+def view_sql() -> list[str]:
+    """The statements that create the ``results`` and ``fleet_options`` views over the tier tables (also used
+    over a Parquet dataset's tier views, ``tsize.shards.connect``)."""
+    return [s for s in _schema_sql() if s.startswith("CREATE OR REPLACE VIEW")]
+
+
 def schema_fingerprint() -> str:
     """A short hash of the tables and views this version of tsize writes."""
     import hashlib
@@ -218,29 +225,11 @@ def _tier_boxes(grid: Grid, tier: str, chunk_points: int) -> Iterator[Box]:
 
 
 def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
-    """One box of a tier's table, as Arrow (numpy buffers shared where possible)."""
-    shape = tuple(b - a for a, b in box)
-
-    def flat(array) -> np.ndarray:
-        return np.ascontiguousarray(np.broadcast_to(array, shape)).reshape(-1)
-
-    values = grid.evaluate(box)
-    data: dict[str, Any] = {}
-    if tier in _KEY:
-        data[_KEY[tier]] = flat(grid.key(tier, box).astype(np.int32))
-    for parent in PARENTS[tier]:
-        data[_KEY[parent]] = flat(grid.key(parent, box).astype(np.int32))
-    for name, kind in _home_columns(tier):
-        column = grid.frame_column(name, box)
-        if name in LABELS:
-            column = np.asarray(grid.categories(name), dtype=object)[column]
-        data[name] = flat(column.astype(np.int32) if kind == "INTEGER" else column)
-    for spec in _stored(tier):
-        data[spec.name] = flat(values[spec.name])
-    return pa.table(data)
+    """One box of a tier's table, as Arrow (built by ``frames.table``, the one builder of columns)."""
+    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]])
 
 
-def _fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
+def fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
     """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve."""
     train = chunk.column("fits").to_numpy(zero_copy_only=False)
     if "serve" not in grid.values["mode"]:
@@ -253,7 +242,7 @@ def _fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
 
 
 def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHUNK_POINTS,
-          progress: bool | None = None, wait_s: float = 30.0) -> dict[str, Any]:
+          progress: bool | None = None, wait_s: float = 30.0, parts: Iterable[Path] | None = None) -> dict[str, Any]:
     """Evaluate ``spec`` and store it, replacing any earlier sweep of the same name atomically.
 
     Rows are written under a fresh ``sweep_id`` that no ``sweeps`` row names
@@ -262,6 +251,9 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     readers see, whatever happens to this process. Rows of an earlier,
     interrupted write are removed first. (Writing in one big transaction
     would also be atomic, but DuckDB keeps uncommitted rows in memory.)
+
+    ``parts``: Parquet files that hold the ``points`` table (a sharded sweep's parts, ``tsize.shards``,
+    yielded as workers finish them), ingested instead of evaluating the points here.
     """
     from tsize.frames import Progress
 
@@ -280,12 +272,15 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
         fits = 0
         for tier in TIERS:
             cols = ", ".join(c for c, _ in table_columns(tier)[1:])
+            if tier == "points" and parts is not None:
+                fits = _ingest(con, f"INSERT INTO points SELECT {sweep_id}, {cols} FROM chunk", parts, bar)
+                continue
             writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
             for box in _tier_boxes(grid, tier, chunk_points):
                 chunk = _arrow_chunk(grid, tier, box)
                 writer.put(chunk)
                 if tier == "points":
-                    fits += _fit_count(grid, box, chunk)
+                    fits += fit_count(grid, box, chunk)
                     bar.advance(chunk.num_rows)
             writer.close()
         seconds = time.perf_counter() - started
@@ -305,6 +300,26 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
         con.close()
     return {"sweep": spec.name, "sweep_id": sweep_id, "points": grid.size, "fits": fits,
             "seconds": time.perf_counter() - started, "db": str(db_path(path))}
+
+
+def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
+    """Insert Parquet parts, row group by row group, as each part lands; return the count of fitting points
+    (each part's footer holds its own, see ``tsize.shards``).
+
+    Read by pyarrow and handed to DuckDB as Arrow, so the connection needs no access to outside files.
+    """
+    import pyarrow.parquet as pq
+
+    writer, fits = _Writer(con, sql), 0
+    for part in parts:
+        with pq.ParquetFile(part) as source:
+            fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
+            for group in range(source.num_row_groups):
+                chunk = source.read_row_group(group)
+                writer.put(chunk)
+                bar.advance(chunk.num_rows)
+    writer.close()
+    return fits
 
 
 def _remove_orphans(con) -> None:

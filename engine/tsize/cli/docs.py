@@ -74,17 +74,42 @@ def accuracy() -> str:
 
 
 def bench(points: float | None = None) -> str:
-    rows = ["| grid | phase | points/s | peak RSS |", "|---|---|---:|---:|"]
-    for label, pts in (("capacity.toml", None), ("capacity.toml x 10 (tokens axis)", points)):
-        if label.endswith("axis)") and not points:
-            continue
-        report = api.bench(points=pts, phases=("evaluate", "store", "scalar") if pts is None else ("store",))
-        for result in report["phases"].values():
+    reports = [api.bench(phases=api.BENCH_PHASES)]
+    if points:
+        reports.append(api.bench(points=points, phases=("store", "workers1", "workers2", "ray", "store2")))
+    return bench_markdown(reports, points)
+
+
+def bench_markdown(reports: list[dict], points: float | None = None) -> str:
+    """The README's benchmark table from ``tsize bench --json`` reports (capacity.toml, then grown)."""
+    rows = ["| grid | phase | points/s | peak RSS (driver / worker) |", "|---|---|---:|---:|"]
+    notes = []
+    for report, pts in zip(reports, (None, points)):
+        label = f"capacity.toml grown to {pts:.0e} (tokens axis)" if pts else "capacity.toml"
+        phases = report["phases"]
+        for name, result in phases.items():
             rate = result["points_per_s"]
             shown = f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate:,.0f}"
-            rows.append(f"| {label}, {result['points']:,} points | {result['label']} | {shown} | "
-                        f"{result['peak_rss_mib']:,.0f} MiB |")
-    return "\n".join(rows) + f"\n\nMeasured with `tsize bench` on {report['cpus']} CPUs, Python {report['python']}."
+            worker = result.get("worker_peak_rss_mib") or math.nan
+            rss = f"{result['peak_rss_mib']:,.0f} MiB" + ("" if math.isnan(worker) or name == "workers1"
+                                                           else f" / {worker:,.0f} MiB")
+            rows.append(f"| {label}, {result['points']:,} points | {result['label']} | {shown} | {rss} |")
+        if "workers1" in phases and "workers2" in phases:
+            w1, w2 = phases["workers1"], phases["workers2"]
+            line = (f"{label}: 2 processes / 1 process = {w2['points_per_s'] / w1['points_per_s']:.2f}x wall clock "
+                    f"(load average {w1.get('load_average', math.nan):.1f} / {w2.get('load_average', math.nan):.1f}); "
+                    f"shards take {w1['shard_cpu_s'] / w1['points'] * 1e9:.0f} / "
+                    f"{w2['shard_cpu_s'] / w2['points'] * 1e9:.0f} CPU-ns per point, "
+                    f"{w1['points'] / w1['shard_cpu_s'] / 1e6:.1f} M points/s per busy core")
+            if "ray" in phases:
+                ray = phases["ray"]
+                line += (f"; Ray / processes: wall {ray['seconds'] / w2['seconds']:.2f}, CPU "
+                         f"{(ray['shard_cpu_s'] + ray['driver_cpu_s']) / (w2['shard_cpu_s'] + w2['driver_cpu_s']):.2f}"
+                         f" (starting and stopping the local Ray instance: {ray['startup_s']:.1f} s more)")
+            notes.append(line)
+    return ("\n".join(rows) + "\n\n" + "".join(f"- {n}\n" for n in notes)
+            + f"\nMeasured with `tsize docs --bench{f' --points {points:g}' if points else ''}` on {report['cpus']} "
+              f"CPUs, Python {report['python']}.")
 
 
 def seed_table() -> str:

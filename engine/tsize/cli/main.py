@@ -97,8 +97,8 @@ def _point_inputs(args: argparse.Namespace) -> dict:
     return {spec.name: getattr(args, spec.name) for spec in api.INPUTS if spec.name not in POSITIONAL}
 
 
-def _db(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--db", default=None, help="DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb)")
+def _db(p: argparse.ArgumentParser, also: str = "") -> None:
+    p.add_argument("--db", default=None, help=f"DuckDB file (default: $TSIZE_DB or outputs/tsize.duckdb){also}")
 
 
 def _wait(p: argparse.ArgumentParser) -> None:
@@ -150,12 +150,14 @@ def _catalog(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
 
-    r = api.sweep(args.spec, path=args.db, chunk_points=args.chunk_points, progress=False if args.quiet else None,
-                  wait_s=args.wait)
+    r = api.sweep(args.spec, path=args.db, workers=args.workers, ray=args.ray, resume=args.resume, format=args.format,
+                  output=args.output, shard_points=args.shard_points, chunk_points=args.chunk_points,
+                  progress=False if args.quiet else None, wait_s=args.wait)
     if not args.quiet:
+        where = (f"{r['db']} (view 'results', sweep = '{r['sweep']}')" if "db" in r
+                 else f"{r['directory']} (tsize query --db {r['directory']})")
         print(f"sweep {r['sweep']!r}: {r['points']:,} points, {r['fits']:,} fit ({fmt.pct(r['fit_share'], 1)}), "
-              f"{r['seconds']:.2f} s ({r['points_per_s']:,.0f} points/s) -> {r['db']} "
-              f"(view 'results', sweep = '{r['sweep']}')")
+              f"{r['seconds']:.2f} s ({r['points_per_s']:,.0f} points/s) -> {where}")
     return 0
 
 
@@ -250,6 +252,8 @@ def _bench(args: argparse.Namespace) -> int:
     for result in phases.values():
         extra = f", file {fmt.mib(result['file_bytes'])}" if "file_bytes" in result else ""
         extra += f", {result['columns']} columns" if "columns" in result else ""
+        worker = result.get("worker_peak_rss_mib") or math.nan
+        extra += "" if math.isnan(worker) else f", workers {worker:,.0f} MiB"
         console.print(f"  {result['label']:62s} {result['points_per_s']:>14,.0f} points/s   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
@@ -310,14 +314,28 @@ def build_parser() -> argparse.ArgumentParser:
                    help="grid points per chunk, bounds memory (default: tsize.frames.CHUNK_POINTS)")
     _wait(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
+    p.add_argument("--workers", type=_integer, default=None, metavar="N",
+                   help="local worker processes (default: every core, but 1 into DuckDB on 2 cores or fewer; "
+                        "1 evaluates in this process)")
+    p.add_argument("--ray", nargs="?", const=True, default=None, metavar="ADDRESS",
+                   help="run the shards as Ray tasks: 'auto' for this machine's cluster, HOST:PORT, or no address "
+                        "for a local Ray instance (pip install 'tsize[ray]')")
+    p.add_argument("--format", choices=("duckdb", "parquet"), default="duckdb",
+                   help="duckdb: end in the --db file (default); parquet: keep a Parquet dataset in --output DIR")
+    p.add_argument("--output", default=None, metavar="DIR",
+                   help="directory of the Parquet dataset (with duckdb: keep the parts there)")
+    p.add_argument("--resume", action="store_true", help="compute only the shards an interrupted run left missing")
+    p.add_argument("--shard-points", type=_integer, default=None, metavar="N",
+                   help="grid points per shard (default 1048576)")
 
     p = sub.add_parser("query", help="run read-only SQL against the store",
-                       description="Run SQL read-only against the store (tables: results, sweeps); statements "
-                                   "that would change it fail and change nothing. "
+                       description="Run SQL read-only against the store (tables: results, sweeps), or against a "
+                                   "sweep's Parquet dataset when --db names its directory; statements that would "
+                                   "change it fail and change nothing. "
                                    "Example: tsize query \"SELECT count(*) FROM results\"")
     p.add_argument("sql", nargs="?", default=None, help="SQL statement")
     p.add_argument("--file", default=None, help="read the SQL from a file")
-    _db(p)
+    _db(p, "; or a Parquet dataset directory (tsize sweep --format parquet)")
     _output_format(p)
     _wait(p)
 
@@ -356,10 +374,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--serving", action="store_true",
                    help="instead: serving latency vs published measurements, as a Markdown table (README)")
 
-    p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop)",
+    p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop, workers, Ray)",
                        description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
-                                   "and of a plain per-point Python loop over the same formulas. "
-                                   "Example: tsize bench --points 1e8")
+                                   "of a plain per-point Python loop over the same formulas, and of sharded sweeps "
+                                   "on 1 and 2 processes and on a local Ray instance. Example: tsize bench --points 1e8")
     p.add_argument("--spec", default=None, help="sweep spec to time (default sweeps/capacity.toml)")
     p.add_argument("--points", type=_number, default=None,
                    help="grow the grid to at least this many points (repeats the tokens axis)")

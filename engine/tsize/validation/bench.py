@@ -6,7 +6,12 @@ Phases, each in a fresh Python process so its peak memory is its own:
   outputs of the registry) for every grid point, into reused buffers;
 * ``store``: ``tsize sweep`` end to end into a new DuckDB file;
 * ``scalar``: the same formulas called once per grid point with scalar
-  inputs (plain Python loop, the seed's and peers' style), on a sample.
+  inputs (plain Python loop, the seed's and peers' style), on a sample;
+* ``workers1``, ``workers2``: the sharded sweep (``tsize sweep --format parquet``) on 1 and 2 local
+  processes; ``ray``: the same on a local Ray instance with 2 CPUs (its start and shutdown timed apart,
+  as ``startup_s``: a cluster is already running); ``store2``: ``tsize sweep --workers 2`` into DuckDB;
+* ``views`` (run on its own): the same dataset queried through views over the Parquet parts and
+  after ingesting them into DuckDB tables.
 
 The grid is ``sweeps/capacity.toml`` (10.6 million points) unless another
 spec is given; ``--points`` repeats its ``tokens`` axis to reach a size.
@@ -14,6 +19,7 @@ spec is given; ``--points`` repeats its ``tokens`` axis to reach a size.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import math
 import os
@@ -30,7 +36,19 @@ from tsize.errors import TsizeError
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
 LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
           "store": "end to end into a DuckDB file (tsize sweep)",
-          "scalar": "plain Python loop over the same formulas, one point at a time"}
+          "scalar": "plain Python loop over the same formulas, one point at a time",
+          "workers1": "sharded into Parquet, 1 process (--format parquet)",
+          "workers2": "sharded into Parquet, 2 processes (--workers 2)",
+          "ray": "sharded into Parquet, Ray local with 2 CPUs (--ray)",
+          "store2": "end to end into DuckDB, 2 processes (--workers 2)",
+          "views": "queries on views over the Parquet parts vs on ingested DuckDB tables"}
+#: What ``tsize bench`` runs unless told otherwise.
+PHASES = ("evaluate", "store", "scalar", "workers1", "workers2", "ray", "store2")
+#: The queries the ``views`` phase times: a scan, a grouped aggregate over the joined view, the fleet view.
+QUERIES = {"count fits": "SELECT count(*) FROM results WHERE fits",
+           "group by gpu": "SELECT gpu, count(*), max(max_micro_batch), min(memory_per_gpu_bytes) FROM results "
+                           "GROUP BY gpu",
+           "fleet_options": "SELECT count(*), min(cost_usd) FROM fleet_options WHERE pareto"}
 
 
 def _spec(path: str, points: float | None):
@@ -91,15 +109,88 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
             Grid.evaluate(grid, tuple((int(i), int(i) + 1) for i in index))
         seconds = time.perf_counter() - started
         return {"points": len(indices), "seconds": seconds}
-    raise TsizeError(f"unknown phase {name!r}; valid: evaluate, store, scalar")
+    if name in ("workers1", "workers2", "ray"):
+        from tsize import shards
+
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            job = shards.Job(spec, Path(tmp) / "ds", workers=1 if name == "workers1" else 2,
+                             ray=True if name == "ray" else None)
+            ready = time.perf_counter()
+            for _ in job.parts(progress=False):
+                pass
+            done = time.perf_counter()
+            job.close()
+            size = sum(f.stat().st_size for f in Path(tmp).rglob("*") if f.is_file())
+        return {"points": grid.size, "seconds": done - ready, "startup_s": ready - started + time.perf_counter() - done,
+                "shards": job.stats["shards"], "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"],
+                "shard_cpu_s": job.stats["shard_cpu_s"], "driver_cpu_s": job.stats["driver_cpu_s"],
+                "load_average": os.getloadavg()[0], "file_bytes": size}
+    if name == "store2":
+        from tsize import shards
+
+        with tempfile.TemporaryDirectory() as tmp:
+            started = time.perf_counter()
+            result = shards.sweep(spec, path=Path(tmp) / "bench.duckdb", workers=2, progress=False)
+            seconds = time.perf_counter() - started
+            size = (Path(tmp) / "bench.duckdb").stat().st_size
+        return {"points": result["points"], "seconds": seconds, "file_bytes": size,
+                "worker_peak_rss_mib": result.get("worker_peak_rss_mib", math.nan)}
+    if name == "views":
+        return _views(spec)
+    raise TsizeError(f"unknown phase {name!r}; valid: {', '.join(LABELS)}")
+
+
+def _views(spec) -> dict:
+    """Query times [s] on views over the Parquet parts vs on the ingested tables (median of 3 runs each)."""
+    import statistics
+
+    from tsize import shards, store
+
+    with tempfile.TemporaryDirectory() as tmp:
+        ds = Path(tmp) / "ds"
+        shards.run(spec, ds, workers=2, progress=False)
+        views_db, tables_db = Path(tmp) / "views.duckdb", Path(tmp) / "tables.duckdb"
+        started = time.perf_counter()
+        store.write(spec, path=tables_db, progress=False, parts=sorted(ds.glob("shard=*/part.parquet")))
+        ingest_s = time.perf_counter() - started
+        con = store.connect(views_db)
+        store.ensure_schema(con, views_db)
+        con.execute("DROP VIEW results")
+        con.execute("DROP VIEW fleet_options")
+        cols = ", ".join(c for c, _ in store.table_columns("points")[1:])
+        con.execute("ALTER TABLE points RENAME TO points_unused")
+        con.execute(f"CREATE VIEW points AS SELECT 1 AS sweep_id, {cols} FROM read_parquet('{ds}/shard=*/part.parquet')")
+        for tier in shards.SMALL_TIERS:
+            con.execute(f"INSERT INTO {tier} SELECT 1, * FROM read_parquet('{ds}/{tier}.parquet')")
+        con.execute("INSERT INTO sweeps (sweep_id, name, points) VALUES (1, ?, ?)", [spec.name, spec.grid().size])
+        for statement in store.view_sql():
+            con.execute(statement)
+        con.close()
+        timings: dict[str, dict[str, float]] = {}
+        for label, db in (("views", views_db), ("tables", tables_db)):
+            con = store.connect(db, read_only=True)
+            for query, sql in QUERIES.items():
+                runs = []
+                for _ in range(3):
+                    t = time.perf_counter()
+                    con.execute(sql).fetchall()
+                    runs.append(time.perf_counter() - t)
+                timings.setdefault(query, {})[label] = statistics.median(runs)
+            con.close()
+        sizes = {"views_file_bytes": views_db.stat().st_size, "tables_file_bytes": tables_db.stat().st_size,
+                 "parquet_bytes": sum(f.stat().st_size for f in ds.rglob("*.parquet"))}
+    return {"points": spec.grid().size, "seconds": ingest_s, "ingest_s": ingest_s, "queries_s": timings, **sizes}
 
 
 def run(spec_path: str | None = None, *, points: float | None = None, sample: int = 2000,
-        phases: tuple[str, ...] = ("evaluate", "store", "scalar")) -> dict:
+        phases: tuple[str, ...] = PHASES) -> dict:
     spec_path = str(spec_path or DEFAULT_SPEC)
     report = {"spec": spec_path, "python": platform.python_version(), "cpus": os.cpu_count(),
               "machine": platform.machine(), "phases": {}}
     for name in phases:
+        if name == "ray" and importlib.util.find_spec("ray") is None:
+            continue  # the optional extra is not installed: pip install 'tsize[ray]'
         out = subprocess.run([sys.executable, "-m", "tsize.validation.bench", "--phase", name, "--spec", spec_path,
                               "--points", str(points or 0), "--sample", str(sample)],
                              capture_output=True, text=True)
