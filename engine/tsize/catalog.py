@@ -300,12 +300,8 @@ def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | No
         return spec
     text = str(spec)
     if text.endswith(".json"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
-        return model_mod.from_hf_file(text)
+        return model_mod.from_hf_file(text)  # a regular file, or an error saying what it is
     if text.endswith(".toml"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
         return model_mod.from_toml(text)
     if catalog is None:
         catalog = models()

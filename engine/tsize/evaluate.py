@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from tsize.formulas import activations, flops, memory, parallel, params, training
-from tsize.registry import OUTPUT_NAMES
+from tsize.registry import DEFAULT_SEQ_LEN, OUTPUT_NAMES
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
 #: ~30 B + name ~30 B + padding to 64-byte alignment ~32 B, central-directory
@@ -105,7 +105,7 @@ def _steps(x, s, out) -> None:
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
     B = x["batch_size"]
-    T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], x["n_ctx"])
+    T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], np.minimum(x["n_ctx"], DEFAULT_SEQ_LEN))
     tokens_mb = np.asarray(B, dtype=np.float64) * T
     f_qkv = flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd)
     f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd)

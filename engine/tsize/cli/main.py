@@ -47,7 +47,7 @@ def _add_point_options(p: argparse.ArgumentParser) -> None:
     g.add_argument("--batch-size", type=_positive_int, nargs="+", default=[1], metavar="B",
                    help="micro-batch size per GPU; several values print a memory table (default 1)")
     g.add_argument("--seq-len", type=_positive_int, default=0, metavar="T",
-                   help="sequence length (default: the model's n_ctx)")
+                   help="sequence length (default: min(n_ctx, 4096))")
     g.add_argument("--dtype", choices=("float32", "bfloat16", "float16"), default=None,
                    help="compute dtype; bfloat16/float16 mean PyTorch autocast with fp32 weights (default bfloat16)")
     g.add_argument("--precision", default=None, help="precision recipe id (tsize catalog precisions)")
@@ -172,11 +172,17 @@ def _query(args: argparse.Namespace) -> int:
     from tsize import store
     from tsize.cli import fmt
 
+    from tsize.cli.output import check_output, write_frame
+    from tsize.paths import read_text
+
     if (args.sql is None) == (args.file is None):
         raise TsizeError("give one SQL statement or --file FILE")
-    sql = Path(args.file).read_text() if args.file else args.sql
-    frame = store.query(sql, path=args.db, wait_s=args.wait)
-    write_frame(frame, args.format, args.output, title=None, console=fmt.console())
+    if args.output:  # refuse before running the query
+        check_output(args.output, store=store.db_path(args.db), force=args.force)
+    sql = read_text(args.file, "query file") if args.file else args.sql
+    frame = store.query(sql, path=args.db, wait_s=args.wait, form=args.format)
+    write_frame(frame, args.format, args.output, title=None, console=fmt.console(), store=store.db_path(args.db),
+                force=args.force)
     return 0
 
 
@@ -339,13 +345,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true", help="no progress bar, no summary")
 
     p = sub.add_parser("query", help="run read-only SQL against the store",
-                       description="Run SQL read-only against the store (tables: results, sweeps); statements "
-                                   "that would change it fail and change nothing.")
+                       description="Run one SELECT (or EXPLAIN) read-only against the store (tables: results, "
+                                   "sweeps); DuckDB is sandboxed: no other file, no ATTACH, no settings.")
     p.add_argument("sql", nargs="?", default=None, help="SQL statement")
     p.add_argument("--file", default=None, help="read the SQL from a file")
     p.add_argument("--db", default=None, help=db_help)
     p.add_argument("--format", choices=("table", "csv", "json", "parquet"), default="table", help="output format")
-    p.add_argument("--output", default=None, help="write to FILE instead of stdout")
+    p.add_argument("--output", default=None, help="write to FILE instead of stdout (never the store itself)")
+    p.add_argument("--force", action="store_true", help="let --output overwrite an existing file")
     p.add_argument("--wait", type=_number, default=30.0, help=wait_help)
 
     p = sub.add_parser("chart", help="chart fleet options from the store (pareto, fleet)",

@@ -17,7 +17,7 @@ from tsize import catalog
 from tsize.api import axes_for, point
 from tsize.cli import fmt
 from tsize.grid import Grid
-from tsize.registry import INPUT_NAMES
+from tsize.registry import DEFAULT_SEQ_LEN, INPUT_NAMES
 
 _PARAM_ROWS = (
     ("token embedding", "params_token_embedding"),
@@ -57,6 +57,8 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     console.print(f"[bold]{m.name}[/]  family={m.family}  L={m.n_layer}  d={m.d_model}  heads={m.n_head}"
                   f"  kv_heads={m.kv_heads}  head_dim={m.head_size}  d_ff={m.d_ff}  V={m.vocab_size}"
                   f"  n_ctx={m.n_ctx}" + (f"  experts={m.n_experts} top_k={m.top_k}" if m.n_experts > 1 else ""))
+    if not inputs.get("seq_len"):
+        console.print(f"T={T}: the default sequence length, min(n_ctx, {DEFAULT_SEQ_LEN}) (give --seq-len to change)")
     console.print(f"B={B} T={T} precision={recipe.id} ({recipe.description}); optimizer={p['optimizer']}; "
                   f"attention={p['attention']}; dropout={p['dropout']}; recompute={p['recompute']}; "
                   f"gpu={gpu.name} x {p['n_gpus']}")
