@@ -77,9 +77,9 @@ def test_missing_file():
 
 
 @pytest.mark.parametrize("fields,message", [
-    (dict(n_head=5), r"n_head=5 does not divide d_model=64; valid n_head: 1, 2, 4, 8, 16, 32, 64"),
+    (dict(n_head=5), r"n_head=5 does not divide d_model=64; valid n_head near 5: 1, 2, 4, 8, 16, 32, 64"),
     (dict(n_layer=-2), r"n_layer must be a positive integer, got -2"),
-    (dict(n_kv_head=3), r"n_kv_head=3 does not divide n_head=4; valid n_kv_head: 1, 2, 4"),
+    (dict(n_kv_head=3), r"n_kv_head=3 does not divide n_head=4; valid n_kv_head near 3: 1, 2, 4"),
     (dict(family="bert"), r"unknown family 'bert'; valid: gpt2, llama, mistral, mixtral, qwen2"),
     (dict(qkv_bias="yes"), r"qkv_bias must be true or false, got 'yes'"),
     (dict(colour=1), r"unknown field 'colour'"),
