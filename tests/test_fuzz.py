@@ -42,6 +42,11 @@ HF_KEYS = ("n_layer", "n_embd", "n_head", "n_inner", "n_positions", "vocab_size"
            "tie_word_embeddings", "num_hidden_layers", "hidden_size", "num_attention_heads", "num_key_value_heads",
            "intermediate_size", "max_position_embeddings", "head_dim", "hidden_act", "num_local_experts",
            "num_experts_per_tok", "attention_bias", "mlp_bias", "model_type", "_name_or_path")
+SIZE_KEYS = ("n_layer", "n_embd", "n_head", "n_inner", "n_positions", "vocab_size", "num_hidden_layers",
+             "hidden_size", "num_attention_heads", "num_key_value_heads", "intermediate_size",
+             "max_position_embeddings", "head_dim", "num_local_experts", "num_experts_per_tok")
+BIG_SIZES = (2**16, 2**16 + 1, 2**20, 2**24, 2**26 + 1, 2**30, 2**31 - 1, 2**31, 2_000_000_000, 2147483647,
+             10**12, 10**15, 1000000007, 2**62)
 SPECIAL_INTS = (0, 1, -1, 2, 3, 7, 2**31 - 1, 2**31, 2**32, 2**53 + 1, 2**63 - 1, 2**63, 2**64, 10**12, 10**15,
                 10**30, 1000000007)
 SPECIAL_TEXT = ("false", "true", "relu", "silu", "gelu", "gelu_new", "1e30", "", "nan", "inf", "all", "gpt2",
@@ -187,7 +192,12 @@ def check_sweep(argv: list[str], db: Path, spec: dict | None) -> tuple[str, str]
 @st.composite
 def config_cases(draw):
     """A config.json text: a real one with some fields replaced, or a malformed document."""
-    kind = draw(st.sampled_from(["mutate"] * 6 + ["document"]))
+    kind = draw(st.sampled_from(["mutate"] * 4 + ["scale"] * 2 + ["document"]))
+    if kind == "scale":  # plausible types, sizes far beyond any model: counts must not wrap
+        base = dict(HF_CONFIGS[draw(st.sampled_from(sorted(HF_CONFIGS)))])
+        for _ in range(draw(st.integers(1, 3))):
+            base[draw(st.sampled_from(SIZE_KEYS))] = draw(st.sampled_from(BIG_SIZES))
+        return json.dumps(base)
     if kind == "document":
         text = draw(st.sampled_from(["[" * 100_000, "{" * 50_000, "null", "[]", "1", '"x"', "", "{",
                                      '{"model_type": "llama"' + ', "a": [' * 20_000, "\udcff", "NaN", "1e999"]))
@@ -276,6 +286,16 @@ OPTION_VALUES = ("1", "0", "-1", "2", "8", "1e30", "inf", "-inf", "nan", "922337
                  "full", "nvidia_h100_sxm", "{}", "[[1]]", "4096", "1000000", "300e9", "1e18", "1e19")
 
 
+#: Values each option accepts, drawn half of the time so that outputs get checked, not only refusals.
+GOOD_OPTIONS = {"--batch-size": ("1", "4", "3000000000", "4294967296"), "--seq-len": ("0", "128", "4096", "1000000"),
+                "--dtype": ("float32", "bfloat16"), "--precision": ("amp-bf16",), "--attention": ("naive", "flash"),
+                "--dropout": ("0", "0.1"), "--optimizer": ("adamw", "sgd"), "--recompute": ("none", "full"),
+                "--gpu": ("nvidia_h100_sxm", "nvidia_t4", "amd_mi300x"), "--n-gpus": ("1", "8", "4294967296"),
+                "--tp": ("1", "2", "8"), "--pp": ("1", "4"), "--zero": ("0", "3"),
+                "--tokens": ("1e9", "1e18", "1"), "--mfu": ("0.5", "1"), "--iter-time": ("0.5", "1e9", "1e-9"),
+                "--grad-accum": ("1", "1048576"), "--pue": ("1", "10"), "--usd-per-kwh": ("0", "1000")}
+
+
 @st.composite
 def size_cases(draw):
     """argv for ``tsize size``: a model and a few options with hostile values."""
@@ -283,7 +303,9 @@ def size_cases(draw):
                                   "/dev/null", ".", "x.json", "y.toml"]))
     argv = ["size", model]
     for option in draw(st.lists(st.sampled_from(SIZE_OPTIONS), min_size=1, max_size=4, unique=True)):
-        argv += [option, draw(st.one_of(st.sampled_from(OPTION_VALUES), st.integers(-(2**66), 2**66).map(str),
+        argv += [option, draw(st.one_of(st.sampled_from(GOOD_OPTIONS.get(option, ("1",))),
+                                        st.sampled_from(GOOD_OPTIONS.get(option, ("1",))),
+                                        st.sampled_from(OPTION_VALUES), st.integers(-(2**66), 2**66).map(str),
                                         st.floats().map(repr)))]
     if draw(st.integers(0, 4)):
         argv.append("--json")
@@ -304,7 +326,7 @@ def sweep_option_cases(draw):
 
 
 SMALL_SPEC = {"name": "fuzz-small", "models": ["gpt2-tiny", "llama-2-7b"],
-              "grid": {"batch_size": [1, 4], "gpu": ["nvidia_h100_sxm", "nvidia_a100_sxm_40gb"], "n_gpus": [1, 8]}}
+              "grid": {"batch_size": [1, 4], "gpu": ["nvidia_h100_sxm", "nvidia_a100_40gb_sxm"], "n_gpus": [1, 8]}}
 
 
 # ---------------------------------------------------------------------------

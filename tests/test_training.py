@@ -27,13 +27,23 @@ def test_mfu_nan_without_measurement():
 
 
 def test_seed_time_to_train_with_a_real_h100_peak():
-    """Seed: gpt2-xl, 300B tokens, 8 GPUs, MFU 0.3. With the H100 SXM's dense bf16 peak (989 TFLOP/s, not
-    the seed's guessed 756, which is the PCIe part) and the correct N, 6ND / (8 x 989e12 x 0.3) s."""
-    row = size("gpt2-xl", tokens=300e9, n_gpus=8, assumed_mfu=0.3, gpu="nvidia_h100_sxm", precision="amp-bf16")
-    expected = 6 * 1_557_611_200 * 300e9 / (8 * 989e12 * 0.3)
+    """Seed: gpt2-xl, 300B tokens, 8 GPUs, MFU 0.3, with the H100 SXM's dense bf16 peak (989 TFLOP/s, not
+    the seed's guessed 756, which is the PCIe part). The seed divides 6ND (13.67 days with the correct N);
+    the time divides the FLOPs executed, attention included (issue 10), worked by hand at T = 1024:
+    matmul weights 48 x 12 x 1600^2 + 50257 x 1600 = 1,554,971,200 -> 2 x that per token forward, plus
+    causal attention 2 x L x T x d = 157,286,400 -> forward 3,267,228,800, x 3 with backward."""
+    row = size("gpt2-xl", tokens=300e9, n_gpus=8, assumed_mfu=0.3, gpu="nvidia_h100_sxm", precision="amp-bf16",
+               seq_len=1024)
+    assert row["train_flops"] == 6 * 1_557_611_200 * 300e9  # the 6ND convention, labelled as such
+    assert 6 * 1_557_611_200 * 300e9 / (8 * 989e12 * 0.3) / 86400 == pytest.approx(13.67, abs=0.01)
+    per_token = 3 * (2 * (48 * 12 * 1600**2 + 50257 * 1600) + 2 * 48 * 1024 * 1600)
+    assert per_token == 9_801_686_400
+    assert row["train_executed_flops"] == pytest.approx(per_token * 300e9)
+    expected = per_token * 300e9 / (8 * 989e12 * 0.3)
     assert row["train_time_s"] == pytest.approx(expected)
-    assert row["train_time_s"] / 86400 == pytest.approx(13.67, abs=0.01)
-    pcie = size("gpt2-xl", tokens=300e9, n_gpus=8, assumed_mfu=0.3, gpu="nvidia_h100_pcie", precision="amp-bf16")
+    assert row["train_time_s"] / 86400 == pytest.approx(14.34, abs=0.01)
+    pcie = size("gpt2-xl", tokens=300e9, n_gpus=8, assumed_mfu=0.3, gpu="nvidia_h100_pcie", precision="amp-bf16",
+                seq_len=1024)
     assert pcie["train_time_s"] / row["train_time_s"] == pytest.approx(989 / 756)
 
 
@@ -60,12 +70,15 @@ def test_unsupported_dtype_gives_nan_and_no_fit():
 
 
 def test_recomputation_costs_time_at_the_same_hardware_utilisation():
-    """Full recomputation executes 8ND for 6ND of model FLOPs: at an HFU of 0.45 the run's MFU is 0.3375."""
-    plain = size("gpt2-xl", recompute="none", assumed_mfu=0.45)
-    full = size("gpt2-xl", recompute="full", assumed_mfu=0.45)
-    assert full["train_hfu"] == 0.45 and full["train_mfu"] == pytest.approx(0.45 * 6 / 8)
+    """Full recomputation runs the forward again: 4 forwards' worth for 3 (8ND for 6ND). The run's MFU is
+    6ND over what it executes: 0.45 x 9,345,667,200 / 9,801,686,400 per token without recomputation
+    (gpt2-xl at T = 1024, worked in test_seed_time_to_train_with_a_real_h100_peak), 3/4 of that with."""
+    plain = size("gpt2-xl", recompute="none", assumed_mfu=0.45, seq_len=1024)
+    full = size("gpt2-xl", recompute="full", assumed_mfu=0.45, seq_len=1024)
+    assert full["train_hfu"] == 0.45 == plain["train_hfu"]
     assert full["train_time_s"] == pytest.approx(plain["train_time_s"] * 8 / 6)
-    assert plain["train_mfu"] == pytest.approx(plain["train_hfu"]) == 0.45
+    assert plain["train_mfu"] == pytest.approx(0.45 * 6 * 1_557_611_200 / 9_801_686_400)
+    assert full["train_mfu"] == pytest.approx(plain["train_mfu"] * 6 / 8)
 
 
 def test_measured_hfu_counts_recomputed_flops():
@@ -78,3 +91,22 @@ def test_time_formula_vectorizes():
     t = training.time_s(flops=1e21, peak_flops_per_s=[1e15, 2e15], mfu=0.5, n_gpus=[[1], [4]])
     assert t.shape == (2, 2)
     assert t[1, 1] == pytest.approx(1e21 / (4 * 2e15 * 0.5))
+
+
+def test_executed_flops_count_attention_at_long_sequences():
+    """Issue 10: 6ND ignores attention, about 25x too low at T = 1e7. Llama-2-7B at T = 10,000,000, worked
+    by hand per token: matmul weights 32 x (4 x 4096^2 + 3 x 4096 x 11008) + 32000 x 4096 = 6,607,077,376,
+    forward 2 x that + causal attention 2 x 32 x 1e7 x 4096; executed = 3 x forward."""
+    row = size("llama-2-7b", seq_len=10_000_000, tokens=1e12)
+    weights = 32 * (4 * 4096**2 + 3 * 4096 * 11008) + 32000 * 4096
+    assert weights == 6_607_077_376
+    per_token = 3 * (2 * weights + 2 * 32 * 10_000_000 * 4096)
+    assert row["train_executed_flops"] == pytest.approx(per_token * 1e12)
+    assert row["train_executed_flops"] / row["train_flops"] > 25
+    assert row["train_time_s"] == pytest.approx(per_token * 1e12 / (8 * 989e12 * 0.3))
+
+
+def test_executed_flops_formula_hand_worked():
+    assert training.executed_flops(tokens=10, forward_per_token=5.0, attention_per_token=2.0, recompute=0) == 150
+    assert training.executed_flops(tokens=10, forward_per_token=5.0, attention_per_token=2.0, recompute=1) == 170
+    assert training.executed_flops(tokens=10, forward_per_token=5.0, attention_per_token=2.0, recompute=2) == 200

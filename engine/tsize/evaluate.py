@@ -195,20 +195,40 @@ def _runs(x, s, out) -> None:
     c_model = training.model_flops(params=p_active, tokens=D)
     c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=x["n_layer"],
                                    n_head=x["n_head"], head_dim=x["head_dim"], seq_len=s["T"])
-    t_train = training.time_s(flops=c_hw, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
+    f_token, a_token = _forward_per_token(x, s["T"])
+    c_exec = training.executed_flops(tokens=D, forward_per_token=f_token, attention_per_token=a_token,
+                                     recompute=x["recompute"])
+    t_train = training.time_s(flops=c_exec, peak_flops_per_s=peak_fs, mfu=mfu_assumed, n_gpus=n)
     gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=n)
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=n, time_s=t_train, pue=x["pue"])
     s.update(peak_fs=peak_fs)
     out.update(
-        peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_time_s=t_train,
+        peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_executed_flops=c_exec,
+        train_time_s=t_train,
         gpu_time_s=gpu_s,
         cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
                                          usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),
         purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
         energy_j=e_j, energy_usd=training.energy_cost_usd(energy_j=e_j, usd_per_kwh=x["usd_per_kwh"]),
-        train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_hw),
+        train_mfu=training.mfu_at_hfu(hfu=mfu_assumed, model_flops=c_model, hardware_flops=c_exec),
         train_hfu=mfu_assumed * np.ones_like(c_hw),
     )
+
+
+def _forward_per_token(x, T):
+    """Forward matmul FLOPs per token of a sequence of ``T`` tokens, attention causal, and its attention core."""
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    t = np.asarray(T, dtype=np.float64)
+    scores = flops.attention_scores(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
+    values = flops.attention_values(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
+    layer = flops.layer(qkv=flops.qkv(tokens=t, d_model=d, n_head=H, n_kv_head=K, head_dim=hd),
+                        attention_scores=scores, attention_values=values,
+                        attention_out=flops.attention_out(tokens=t, d_model=d, n_head=H, head_dim=hd),
+                        mlp=flops.mlp(tokens=t, d_model=d, d_ff=x["d_ff"], gated_mlp=x["gated_mlp"], top_k=x["top_k"]),
+                        router=flops.router(tokens=t, d_model=d, n_experts=x["n_experts"]))
+    forward = flops.forward(layer=layer, n_layer=L, lm_head=flops.lm_head(tokens=t, d_model=d,
+                                                                           vocab_size=x["vocab_size"]))
+    return forward / t, np.asarray(L, dtype=np.float64) * (scores + values) / t
 
 
 def _placements(x, s, out) -> None:

@@ -268,18 +268,19 @@ OUTPUTS: tuple[Output, ...] = (
     # --- per training run -------------------------------------------------
     Output("peak_flops_per_s", "FLOP/s", "runs", "float64", "GPU dense peak for the recipe's dtype (NaN: unsupported)",
            "catalogs/gpus.toml"),
-    Output("train_flops", "FLOP", "runs", "float64", "Model FLOPs to train: 6*N*D (N active)",
+    Output("train_flops", "FLOP", "runs", "float64",
+           "Model FLOPs to train, the 6*N*D convention (N active; attention not counted)",
            "Kaplan et al. 2020; Brown et al. 2020, App. D"),
-    Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
+    Output("train_hardware_flops", "FLOP", "runs", "float64", "The 6ND convention with recomputation: 8*N*D when full",
            "Chen et al. 2016; Korthikanti et al. 2022"),
     Output("train_time_s", "s", "runs", "float64",
-           "Time to train on n_gpus: executed FLOPs / (n x peak x assumed_mfu)", _SEED),
+           "Time to train on n_gpus: train_executed_flops / (n x peak x assumed_mfu)", _SEED),
     Output("gpu_time_s", "GPU*s", "runs", "float64", "Accelerator time (GPU-seconds)", ""),
     Output("cost_usd", "USD", "runs", "float64", "Cloud cost: GPU-hours x price per GPU-hour", ""),
     Output("purchase_usd", "USD", "runs", "float64", "Purchase cost of n_gpus accelerators", ""),
     Output("energy_j", "J", "runs", "float64", "Facility energy: TDP x n x time x PUE", ""),
     Output("energy_usd", "USD", "runs", "float64", "Electricity cost of energy_j", ""),
-    Output("train_mfu", "1", "runs", "float64", "The run's MFU: assumed_mfu x model / executed FLOPs",
+    Output("train_mfu", "1", "runs", "float64", "The run's MFU: assumed_mfu x train_flops / train_executed_flops",
            "Chowdhery et al. 2022, App. B"),
     Output("train_hfu", "1", "runs", "float64", "The run's hardware FLOPs utilisation (= assumed_mfu)",
            "Chowdhery et al. 2022, App. B"),
@@ -304,6 +305,9 @@ OUTPUTS: tuple[Output, ...] = (
            "Largest micro-batch that fits this layout (0: none)", ""),
     Output("min_gpus", "GPUs", "points", "float64",
            "Fewest GPUs of this type that fit, at this tp, pp, ZeRO stage and micro-batch (inf: never)", ""),
+    Output("train_executed_flops", "FLOP", "runs", "float64",
+           "FLOPs executed to train on D tokens: 3 x forward per token (every matmul, causal attention included) "
+           "+ recomputed forward, x D; what train_time_s divides", "Kaplan et al. 2020; Korthikanti et al. 2022"),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)

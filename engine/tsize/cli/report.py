@@ -191,8 +191,9 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
                       f"dense {recipe.peak} peak {fmt.tflops(p['peak_flops_per_s'])}); other GPUs in the table above")
 
     # 8. training compute
-    console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
-                  f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
+    console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])} "
+                  f"(convention, attention not counted); executed at T={T} with recompute={p['recompute']}, "
+                  f"attention included: {fmt.flop(p['train_executed_flops'])} (the time below uses this); "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops'] * 8 / 6)}")
     console.print(f"On {p['n_gpus']} x {gpu.name} at MFU {p['assumed_mfu']:.0%} without recomputation (this run: MFU "
                   f"{fmt.pct(p['train_mfu'], 1)}, HFU {fmt.pct(p['train_hfu'], 1)}): {fmt.days(p['train_time_s'])}, "
