@@ -141,7 +141,8 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
             break
         except duckdb.IOException as exc:
             if not _LOCK.search(str(exc)):
-                raise TsizeError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+                raise TsizeError(f"cannot open {path}: not a readable DuckDB file ({str(exc).splitlines()[0]}); "
+                                 f"tsize leaves it alone: move it away or give another --db file") from None
             if time.monotonic() > deadline:
                 holder = re.search(r"PID (\d+)", str(exc))
                 who = f" (process {holder.group(1)})" if holder else ""
@@ -207,19 +208,19 @@ def _create(path: Path) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
     for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
         leftover.unlink(missing_ok=True)
-    con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
     try:
-        con.execute("BEGIN TRANSACTION")
-        con.execute("CREATE TABLE tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
-        for statement in _schema_sql():
-            con.execute(statement)
-        con.execute("INSERT INTO tsize_schema VALUES (?, ?)", [schema_fingerprint(), __version__])
-        con.execute("COMMIT")
-        con.execute("CHECKPOINT")
-    finally:
-        con.close()
-    _fsync(tmp)
-    try:
+        con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("CREATE TABLE tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
+            for statement in _schema_sql():
+                con.execute(statement)
+            con.execute("INSERT INTO tsize_schema VALUES (?, ?)", [schema_fingerprint(), __version__])
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync(tmp)
         if path.exists():  # an empty or half-created file (checked by the caller): replace it
             os.replace(tmp, path)
         else:
@@ -232,7 +233,8 @@ def _create(path: Path) -> None:
                     os.replace(tmp, path)
         _fsync(path.parent)
     finally:
-        tmp.unlink(missing_ok=True)
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def _fsync(path: Path) -> None:
@@ -272,6 +274,7 @@ def open_for_write(path: str | Path | None = None, *, wait_s: float = 30.0):
     if path.exists() and not path.is_file():
         raise TsizeError(f"--db {path} is not a regular file (a device or a pipe); give a file name")
     path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
     if not path.exists() or path.stat().st_size == 0:
         _create(path)
     con = connect(path, wait_s=wait_s)
@@ -430,7 +433,9 @@ def check_statement(con, sql: str) -> None:
         raise TsizeError(f"give one SQL statement, got {len(statements)}")
     kind = statements[0].type.name
     if kind not in QUERY_STATEMENTS:
-        raise TsizeError(f"tsize query runs read-only SELECT statements; got {kind} "
+        words = statements[0].query.split(None, 1)
+        typed = words[0].upper() if words and words[0].isalpha() else kind  # CHECKPOINT parses as a CALL
+        raise TsizeError(f"tsize query runs read-only SELECT statements; got {typed} "
                          f"(valid: {', '.join(QUERY_STATEMENTS)}; tables: results, sweeps, fleet_options, ...)")
 
 
