@@ -376,7 +376,7 @@ KINDS = {
     "size": (size_cases(), lambda argv, tmp: check_size(argv)),
     "sweep-options": (sweep_option_cases(), sweep_option_case),
 }
-EXAMPLES = {"config": 60, "spec": 60, "size": 80, "sweep-options": 15}
+EXAMPLES = {"config": 150, "spec": 120, "size": 150, "sweep-options": 20}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
