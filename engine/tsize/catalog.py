@@ -296,8 +296,8 @@ def lookup(kind: str, key: str) -> Any:
 
 def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | None = None) -> ModelConfig:
     """A model from a catalog name, a ``.toml`` file, or a Hugging Face ``.json`` config."""
-    if isinstance(spec, ModelConfig):
-        return spec
+    if isinstance(spec, ModelConfig):  # built in code: the same checks as every loader (bounds included)
+        return spec.validated(strict_heads=False)
     text = str(spec)
     if text.endswith(".json"):
         return model_mod.from_hf_file(text)  # a regular file, or an error saying what it is
