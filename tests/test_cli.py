@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from tsize.cli.main import main
 from tsize.registry import frame_columns
+
+SEED = str(Path(__file__).resolve().parent.parent / "sweeps" / "seed.toml")
 
 
 def run(capsys, *argv):
@@ -64,6 +67,8 @@ def test_size_json_nan_is_null(capsys):
     (["sweep", "/dev/null"], "sweep spec '/dev/null' is not a regular file (a device or a pipe); give a file"),
     (["sweep", "."], "sweep spec '.' is a directory; give a file"),
     (["query", "SELECT 1", "--db", "/dev/null"], "/dev/null is not a results database"),
+    (["sweep", SEED, "--chunk-points", "-1"], "--chunk-points -1 is out of range; valid: 1 to"),  # hung
+    (["sweep", SEED, "--wait", "nan"], "--wait nan is out of range; valid: 0 to 86400 seconds"),
 ])
 def test_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)

@@ -49,6 +49,8 @@ DEFAULT_DB = Path("outputs") / "tsize.duckdb"
 CHUNK_POINTS = 1 << 18
 #: Most points one sweep may store (2^40, about 10^12: far beyond a disk, far below int64 keys).
 MAX_POINTS = 2**40
+#: Longest wait for another writer [s] (``--wait``): a day.
+MAX_WAIT_S = 86400.0
 #: DuckDB buffer-manager cap; big transactions spill to disk instead of growing RSS.
 MEMORY_LIMIT = "256MB"
 
@@ -126,6 +128,7 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     ``sandbox=True`` (read-only): DuckDB locked down by :data:`SANDBOX`, for SQL a user typed.
     """
     path = db_path(path)
+    _check_wait(wait_s)
     if read_only:
         if not path.exists():
             raise TsizeError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
@@ -154,6 +157,11 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
     if not sandbox:
         con.execute("SET preserve_insertion_order = false")
     return con
+
+
+def _check_wait(wait_s: float) -> None:
+    if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 0 <= wait_s <= MAX_WAIT_S:
+        raise TsizeError(f"--wait {wait_s!r} is out of range; valid: 0 to {MAX_WAIT_S:g} seconds")
 
 
 def schema_fingerprint() -> str:
@@ -269,6 +277,7 @@ def open_for_write(path: str | Path | None = None, *, wait_s: float = 30.0):
     """A read-write connection to a store of this layout, creating the store (crash-safely) when the file
     is missing, empty, or holds nothing but an interrupted creation."""
     path = db_path(path)
+    _check_wait(wait_s)
     if path.is_dir():
         raise TsizeError(f"--db {path} is a directory; give a file name (e.g. {path / 'tsize.duckdb'})")
     if path.exists() and not path.is_file():
@@ -335,6 +344,8 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     """
     from tsize.frames import Progress
 
+    if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or not 1 <= chunk_points <= 2**30:
+        raise TsizeError(f"--chunk-points {chunk_points!r} is out of range; valid: 1 to {2**30}")
     grid = spec.grid()
     if grid.size > MAX_POINTS:
         raise TsizeError(f"{spec.path}: the grid has {grid.size:,} points; a sweep stores at most {MAX_POINTS:,}")
