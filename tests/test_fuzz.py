@@ -204,7 +204,7 @@ def config_cases(draw):
         return text
     base = dict(HF_CONFIGS[draw(st.sampled_from(sorted(HF_CONFIGS)))])
     for _ in range(draw(st.integers(1, 3))):
-        key = draw(st.sampled_from(HF_KEYS))
+        key = draw(st.sampled_from(HF_KEYS) | st.sampled_from([k for k in HF_KEYS if k in base]))
         if draw(st.integers(0, 9)) == 0:
             base.pop(key, None)
         else:

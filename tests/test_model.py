@@ -159,6 +159,9 @@ def test_nearby_divisors_do_not_enumerate_up_to_d_model():
     ("null", r"expected a JSON object"),
     ("", r"malformed JSON"),
     ("NaN", r"expected a JSON object"),
+    ('{"model_type": "gpt2", "n_embd": Infinity}', r"malformed config: cannot convert float infinity"),
+    ('{"model_type": "gpt2", "n_embd": 1e400}', r"malformed config: cannot convert float infinity"),
+    ('{"model_type": "llama", "hidden_size": Infinity}', r"d_model must be a positive integer, got inf"),
 ])
 def test_malformed_config_documents(tmp_path, text, message):
     with pytest.raises(ValueError, match=message):

@@ -362,4 +362,7 @@ def from_hf_file(path: str | Path) -> ModelConfig:
     if not isinstance(config, dict):
         raise TsizeError(f"{path}: expected a JSON object")
     name = config.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
-    return from_hf_config(config, name=str(name), where=str(path))
+    try:
+        return from_hf_config(config, name=str(name), where=str(path))
+    except (ArithmeticError, RecursionError) as exc:  # int(Infinity), a huge exponent...
+        raise TsizeError(f"{path}: malformed config: {exc}") from None
