@@ -37,7 +37,7 @@ from tsize import catalog
 from tsize.catalog import resolve
 from tsize.errors import TsizeError
 from tsize.grid import Grid
-from tsize.model import ModelConfig, from_mapping
+from tsize.model import MAX_SIZES, ModelConfig, from_mapping
 from tsize.registry import INPUT_NAMES, input_
 
 #: Most models one [[family]] may generate (the cartesian product of its lists).
@@ -186,7 +186,7 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
         entry.update(zip(varying, combo))
         chosen = dict(zip(varying, combo))
         d_model = entry.get("d_model")
-        sized = isinstance(d_model, int) and not isinstance(d_model, bool) and d_model > 0  # else from_mapping says
+        sized = type(d_model) is int and 0 < d_model <= MAX_SIZES["d_model"]  # else from_mapping says what is wrong
         if "head_dim" in chosen and "n_head" not in varying and sized:
             entry["n_head"] = max(1, round(d_model / chosen["head_dim"]))
             entry["head_dim"] = 0

@@ -20,6 +20,15 @@ disk) never reaches that commit, so earlier results stay intact and the file
 readable; its invisible rows are removed by the next write. DuckDB lets one
 process write a file at a time; a second writer waits up to ``wait_s`` and
 then fails with a clear message.
+
+Creation. A new store (no file, an empty one, or one whose creation was
+interrupted) is built complete, schema and version record, in a temporary
+file that is then linked into place (:func:`open_for_write`): a kill at any
+moment leaves no file or a valid, empty store. A file tsize did not write,
+or wrote in another layout, is refused untouched.
+
+Reading. :func:`query` runs one SELECT in DuckDB's sandbox (:data:`SANDBOX`):
+read-only, no other file, no ATTACH, no extensions, settings locked.
 """
 
 from __future__ import annotations
