@@ -464,18 +464,23 @@ def _portable(relation, form: str):
 
     ``frame``/``parquet``: types Polars cannot import (UNION, INTERVAL, BIGNUM, BIT, VARIANT, anywhere in a
     nested type) become text. ``csv``/``table``: every column that is not a number, boolean or string becomes
-    DuckDB's text for it (lists, structs, BLOBs, dates and infinities included). ``json``: every column
-    becomes its JSON text (``to_json``), parsed back by the writer.
+    DuckDB's text for it (lists, structs, BLOBs, dates and infinities included). ``json``: one column,
+    ``json``, holding each row as DuckDB's JSON object text (``to_json``), NaN and infinities as null.
     """
     def quoted(name: str) -> str:
         return '"' + name.replace('"', '""') + '"'
 
+    if form == "json":
+        fields = []
+        for name, kind in zip(relation.columns, relation.types):
+            q = quoted(name)
+            value = f"CASE WHEN isfinite({q}) THEN {q} END" if kind.id in ("float", "double") else q
+            fields.append(f"{q} := {value}")
+        return relation.project(f"to_json(struct_pack({', '.join(fields)}))::VARCHAR AS json")
     columns = []
     for name, kind in zip(relation.columns, relation.types):
         q = quoted(name)
-        if form == "json":
-            columns.append(f"to_json({q})::VARCHAR AS {q}")
-        elif form in ("csv", "table") and kind.id not in _PLAIN_TYPES:
+        if form in ("csv", "table") and kind.id not in _PLAIN_TYPES:
             columns.append(f"CAST({q} AS VARCHAR) AS {q}")
         elif _OPAQUE.search(str(kind)):
             columns.append(f"CAST({q} AS VARCHAR) AS {q}")

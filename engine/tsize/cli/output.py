@@ -1,15 +1,13 @@
 """Writing query results: a table on the terminal, CSV, JSON or Parquet, for every DuckDB type.
 
 The frame arrives already converted for its format by :func:`tsize.store.query` (``form=``): in CSV and
-tables every non-numeric, non-text column is DuckDB's text for it; in JSON every value is DuckDB's JSON
-text (``to_json``), parsed here, with NaN and infinities written as null. ``--output`` never overwrites
+tables every non-numeric, non-text column is DuckDB's text for it; in JSON each row is DuckDB's JSON object
+(``to_json``), with NaN and infinities written as null. ``--output`` never overwrites
 the store it reads, nor any existing file unless ``--force`` is given.
 """
 
 from __future__ import annotations
 
-import json
-import math
 import os
 import sys
 from pathlib import Path
@@ -35,20 +33,9 @@ def check_output(output: str | Path, *, store: Path | None, force: bool) -> Path
     return path
 
 
-def json_rows(frame) -> list[dict]:
-    """Rows of a frame whose columns hold JSON text (``form="json"``), parsed; NaN and infinities -> null."""
-    def clean(value):
-        if isinstance(value, float) and not math.isfinite(value):
-            return None
-        if isinstance(value, list):
-            return [clean(v) for v in value]
-        if isinstance(value, dict):
-            return {k: clean(v) for k, v in value.items()}
-        return value
-
-    columns = frame.columns
-    return [{c: (None if v is None else clean(json.loads(v))) for c, v in zip(columns, row)}
-            for row in frame.iter_rows()]
+def json_text(frame) -> str:
+    """A JSON array of the rows of a ``form="json"`` frame (one column of JSON object texts)."""
+    return "[" + ",\n".join(frame.get_column("json").to_list()) + "]\n" if frame.width else "[]\n"
 
 
 def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, console, max_rows: int = 200,
@@ -57,7 +44,7 @@ def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, 
     if fmt_name == "parquet" and not output:
         raise TsizeError("--format parquet needs --output FILE")
     if fmt_name == "json":
-        text = json.dumps(json_rows(frame), indent=None, default=str) + "\n"
+        text = json_text(frame)
     if output:
         path = check_output(output, store=store, force=force)
         path.parent.mkdir(parents=True, exist_ok=True)
