@@ -376,7 +376,7 @@ KINDS = {
     "size": (size_cases(), lambda argv, tmp: check_size(argv)),
     "sweep-options": (sweep_option_cases(), sweep_option_case),
 }
-EXAMPLES = {"config": 150, "spec": 120, "size": 150, "sweep-options": 20}
+EXAMPLES = {"config": 300, "spec": 250, "size": 300, "sweep-options": 40}
 
 
 @pytest.mark.parametrize("kind", sorted(KINDS))
