@@ -29,7 +29,6 @@ import duckdb
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from tsize.cli.main import main
 
 DATA = Path(__file__).parent / "data"

@@ -167,11 +167,8 @@ def _sweep(args: argparse.Namespace) -> int:
 
 @command("query")
 def _query(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
     from tsize import store
     from tsize.cli import fmt
-
     from tsize.cli.output import check_output, write_frame
     from tsize.paths import read_text
 
