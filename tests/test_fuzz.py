@@ -10,8 +10,9 @@ Every case runs ``tsize.cli.main.main(argv)`` in-process and is classified:
   does not add up (or is below its exact lower bound), or a stored input that differs from the one given.
 
 The cases are drawn by hypothesis with ``derandomize=True`` (the same cases on every run) and a bounded
-number of examples. ``python tests/test_fuzz.py N`` runs N cases of each kind without stopping at the
-first bug and prints the counts per outcome (the before/after table of issue 10).
+number of examples. ``python tests/test_fuzz.py N [SEED]`` runs N cases of each kind without stopping at
+the first bug and prints the counts per outcome (the before/after table of issue 10); SEED draws another
+fixed sample.
 """
 
 from __future__ import annotations
@@ -396,8 +397,11 @@ def test_fuzz_finds_no_bug(kind, tmp_path):
 # python tests/test_fuzz.py N: count outcomes without stopping
 
 
-def count(n: int) -> dict[str, dict[str, int]]:
+def count(n: int, seed: int | None = None) -> dict[str, dict[str, int]]:
+    """Run ``n`` cases of each kind; the suite's cases, or with ``seed`` another fixed sample."""
     from collections import Counter
+
+    from hypothesis import seed as with_seed
 
     table: dict[str, dict[str, int]] = {}
     examples: dict[str, list] = {}
@@ -405,7 +409,7 @@ def count(n: int) -> dict[str, dict[str, int]]:
         seen: Counter = Counter()
         with tempfile.TemporaryDirectory() as tmp:
 
-            @settings(max_examples=n, derandomize=True, deadline=None, database=None,
+            @settings(max_examples=n, derandomize=seed is None, deadline=None, database=None,
                       suppress_health_check=list(HealthCheck))
             @given(strategy)
             def fuzz(value):
@@ -417,7 +421,7 @@ def count(n: int) -> dict[str, dict[str, int]]:
                 if outcome not in ("ok", "error"):
                     examples.setdefault(kind, []).append((outcome, repr(value)[:200], detail.strip()[-300:]))
 
-            fuzz()
+            (fuzz if seed is None else with_seed(seed)(fuzz))()
         table[kind] = dict(seen)
     for kind, found in examples.items():
         for outcome, value, detail in found[:40]:
@@ -426,7 +430,7 @@ def count(n: int) -> dict[str, dict[str, int]]:
 
 
 if __name__ == "__main__":
-    counts = count(int(sys.argv[1]) if len(sys.argv) > 1 else 250)
+    counts = count(int(sys.argv[1]) if len(sys.argv) > 1 else 250, int(sys.argv[2]) if len(sys.argv) > 2 else None)
     total: dict[str, int] = {}
     for kind, seen in counts.items():
         print(f"{kind:14s} {sum(seen.values()):5d} cases: " + ", ".join(f"{k} {v}" for k, v in sorted(seen.items())))
