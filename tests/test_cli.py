@@ -5,10 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from tsize.cli.main import main
 from tsize.registry import frame_columns
+
+SEED = str(Path(__file__).resolve().parent.parent / "sweeps" / "seed.toml")
 
 
 def run(capsys, *argv):
@@ -55,6 +58,17 @@ def test_size_json_nan_is_null(capsys):
     (["size", "gpt2", "--mfu", "1.5"], "assumed_mfu 1.5 is out of range; valid: > 0 and <= 1"),
     (["size", "gpt2", "--dtype", "float32", "--precision", "amp-bf16"], "precision 'amp-bf16' computes in bfloat16"),
     (["size", "gpt2", "--zero", "5"], "zero_stage 5 is not valid; valid: 0, 1, 2, 3"),
+    # issue 10: "in inf s", "Python int too large to convert to C long", int32 wraps
+    (["size", "gpt2", "--iter-time", "inf"], "iter_time_s inf is not a finite number; valid: > 0 and <= 1000000000"),
+    (["size", "gpt2", "--tokens", "inf"], "tokens inf is not a finite number; valid: > 0 and <= 1e+18"),
+    (["size", "gpt2", "--pue", "nan"], "pue nan is not a finite number; valid: >= 1 and <= 10"),
+    (["size", "gpt2", "--batch-size", "9223372036854775808"], "batch_size 9223372036854775808 is out of range"),
+    (["size", "gpt2", "--tp", "2000000"], "tp 2000000 is out of range; valid: >= 1 and <= 1048576"),
+    (["sweep", "/dev/null"], "sweep spec '/dev/null' is not a regular file (a device or a pipe); give a file"),
+    (["sweep", "."], "sweep spec '.' is a directory; give a file"),
+    (["query", "SELECT 1", "--db", "/dev/null"], "/dev/null is not a results database"),
+    (["sweep", SEED, "--chunk-points", "-1"], "--chunk-points -1 is out of range; valid: 1 to"),  # hung
+    (["sweep", SEED, "--wait", "nan"], "--wait nan is out of range; valid: 0 to 86400 seconds"),
 ])
 def test_errors_are_one_line(capsys, argv, message):
     code, out, err = run(capsys, *argv)
@@ -159,3 +173,12 @@ def test_docs_says_what_changed(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(docs, "REFERENCE", reference)
     code, out, _ = run(capsys, "docs")
     assert code == 0 and out == f"{readme}: already current\n{reference}: already current\n"
+
+
+def test_size_says_which_sequence_length_it_used(capsys):
+    """Issue 10: the default T was the model's whole context, silently; now min(n_ctx, 4096), stated."""
+    code, out, _ = run(capsys, "size", "mistral-7b")
+    assert code == 0
+    assert "T=4096: the default sequence length, min(n_ctx, 4096) (give --seq-len to change)" in out
+    code, out, _ = run(capsys, "size", "mistral-7b", "--seq-len", "512")
+    assert "default sequence length" not in out and "T=512" in out

@@ -75,9 +75,9 @@ def test_assumed_mfu_overrides_train_time_only():
     assumed = size("gpt2", batch_size=8, assumed_mfu=0.5)
     assert assumed["step_time_s"] == predicted["step_time_s"]
     assert assumed["train_hfu"] == 0.5 and predicted["train_hfu"] == pytest.approx(predicted["predicted_hfu"])
-    # executed FLOPs / (n x peak x 0.5)
+    # executed FLOPs (attention included) / (n x peak x 0.5)
     assert assumed["train_time_s"] == pytest.approx(
-        assumed["train_hardware_flops"] / (8 * assumed["peak_flops_per_s"] * 0.5))
+        assumed["train_executed_flops"] / (8 * assumed["peak_flops_per_s"] * 0.5))
 
 
 @pytest.mark.parametrize("inputs, message", [

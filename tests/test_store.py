@@ -214,3 +214,205 @@ def test_a_file_in_another_layout_is_refused_untouched(tmp_path):
     with pytest.raises(ValueError, match=r"t\.duckdb holds results in another layout \(written by tsize 0\.0\.1\)"):
         store.write(spec_mod.load(SMALL), path=db, progress=False)
     assert store.query("SELECT count(*) FROM results", path=db).item() == 64
+
+
+# --- issue 10: crash-safe creation, 64-bit columns, the query sandbox ------------------------------------
+
+
+def test_64_bit_integer_columns_keep_large_inputs(tmp_path):
+    """Issue 10: batch_size = 3,000,000,000 was stored as -1,294,967,296 in a 32-bit column."""
+    db = tmp_path / "t.duckdb"
+    big = {"name": "big", "models": ["gpt2"], "grid": {"batch_size": [3_000_000_000], "n_gpus": [2**32]}}
+    store.write(spec_mod.load(big), path=db, progress=False)
+    row = store.query("SELECT batch_size, n_gpus, seq_len, n_ctx FROM results", path=db).row(0)
+    assert row == (3_000_000_000, 2**32, 1024, 1024)
+    kinds = store.query("SELECT data_type FROM information_schema.columns WHERE column_name IN "
+                        "('batch_size', 'n_gpus', 'grad_accum', 'seq_len', 'n_ctx', 'sweep_id', 'step_key') "
+                        "GROUP BY ALL", path=db)
+    assert set(kinds["data_type"]) == {"BIGINT"}
+
+
+def _tables(db: Path) -> set[str]:
+    import duckdb
+
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    finally:
+        con.close()
+
+
+@pytest.mark.parametrize("state", ["empty file", "no tables", "half-created by tsize"])
+def test_a_file_holding_nothing_is_treated_as_new(tmp_path, state):
+    """Issue 10: a half-created file made every later sweep fail with 'another layout'."""
+    import duckdb
+
+    db = tmp_path / "t.duckdb"
+    if state == "empty file":
+        db.write_bytes(b"")
+    else:
+        con = duckdb.connect(str(db))
+        if state == "half-created by tsize":  # what an interrupted creation of the earlier layout left
+            con.execute("CREATE TABLE tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
+            con.execute(store._SWEEPS)
+            con.execute("CREATE TABLE models (sweep_id INTEGER)")
+        con.close()
+    store.write(spec_mod.load(SMALL), path=db, progress=False)
+    assert store.query("SELECT count(*) FROM results", path=db).item() == 64
+
+
+def test_a_foreign_duckdb_file_is_refused_untouched(tmp_path):
+    import duckdb
+
+    db = tmp_path / "t.duckdb"
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE invoices AS SELECT 1 AS amount")
+    con.close()
+    with pytest.raises(ValueError, match=r"t\.duckdb is a DuckDB file with tables tsize did not write \(invoices\); "
+                                         r"tsize leaves it alone: give another --db file"):
+        store.write(spec_mod.load(SMALL), path=db, progress=False)
+    assert _tables(db) == {"invoices"}
+
+
+def test_an_unreadable_file_is_refused_untouched(tmp_path, capsys):
+    db = tmp_path / "t.duckdb"
+    db.write_bytes(b"not a database" * 100)
+    assert main(["sweep", str(ROOT / "sweeps" / "seed.toml"), "--db", str(db), "--quiet"]) == 2
+    assert "not a readable DuckDB file" in capsys.readouterr().err
+    assert db.read_bytes() == b"not a database" * 100
+
+
+def test_creation_is_all_or_nothing(tmp_path, monkeypatch):
+    """The schema is built in a temporary file; a failure before it is complete leaves no file at the path."""
+    db = tmp_path / "t.duckdb"
+    real = store._schema_sql
+
+    def failing():
+        return real()[:3] + ["CREATE TABLE broken (x NO_SUCH_TYPE)"]
+
+    monkeypatch.setattr(store, "_schema_sql", failing)
+    with pytest.raises(Exception):
+        store.write(spec_mod.load(SMALL), path=db, progress=False)
+    assert not db.exists()
+    assert list(tmp_path.iterdir()) == []  # no temporary file left either
+    monkeypatch.setattr(store, "_schema_sql", real)
+    store.write(spec_mod.load(SMALL), path=db, progress=False)
+    assert store.query("SELECT count(*) FROM results", path=db).item() == 64
+
+
+@pytest.fixture(scope="module")
+def small_db(tmp_path_factory) -> Path:
+    db = tmp_path_factory.mktemp("store") / "t.duckdb"
+    store.write(spec_mod.load(SMALL), path=db, progress=False)
+    return db
+
+
+#: Each attack of issue 10 item 4 on ``tsize query``, and the start of the error it must now get.
+ATTACKS = {
+    "ATTACH '{other}' AS o (READ_WRITE)": "got ATTACH",
+    "ATTACH '{other}' AS o": "got ATTACH",
+    "SELECT * FROM '{other}'": "query failed: Permission Error",
+    "COPY (SELECT 1) TO '{out}'": "got COPY",
+    "EXPORT DATABASE '{outdir}'": "got EXPORT",
+    "SET profiling_output = '{out}'": "got SET",
+    "SET enable_external_access = true": "got SET",
+    "RESET lock_configuration": "got RESET",
+    "PRAGMA enable_profiling": "got PRAGMA",
+    "CALL pragma_version()": "got CALL",
+    "CHECKPOINT": "got CHECKPOINT",
+    "VACUUM": "got VACUUM",
+    "CREATE TEMP TABLE x AS SELECT 1": "got CREATE",
+    "INSTALL spatial": "got INSTALL",
+    "LOAD spatial": "got LOAD",
+    "SELECT * FROM read_text('/etc/passwd')": "query failed: Permission Error",
+    "SELECT * FROM read_text('/proc/self/environ')": "query failed: Permission Error",
+    "SELECT * FROM glob('/**')": "query failed: Permission Error",
+    "SELECT * FROM read_csv('{other}')": "query failed: Permission Error",
+    "SELECT * FROM query('ATTACH ''{other}''')": "query failed: Parser Error",
+    "SELECT 1; DELETE FROM points": "give one SQL statement, got 2",
+    "SELECT 1; SELECT 2": "give one SQL statement, got 2",
+    "DELETE FROM points": "got DELETE",
+    "DROP VIEW results": "got DROP",
+}
+
+
+@pytest.mark.parametrize("attack", sorted(ATTACKS))
+def test_query_sandbox_refuses_each_attack(small_db, tmp_path, capsys, attack):
+    """Issue 10: ATTACH emptied another store, COPY/EXPORT/profiling wrote files anywhere, read_text read
+    /etc/passwd, SET/PRAGMA/CALL/CHECKPOINT/VACUUM/CREATE TEMP ran. Each is refused and changes nothing."""
+    import duckdb
+
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE t AS SELECT 42 AS v")
+    con.close()
+    before = {p: p.stat().st_mtime_ns for p in (small_db, other)}
+    sql = attack.format(other=other, out=tmp_path / "out.csv", outdir=tmp_path / "exported")
+    assert main(["query", sql, "--db", str(small_db)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tsize: error: ") and ATTACKS[attack] in err, err
+    assert {p: p.stat().st_mtime_ns for p in (small_db, other)} == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["other.duckdb"]  # nothing written
+    con = duckdb.connect(str(other), read_only=True)
+    assert con.execute("SELECT v FROM t").fetchall() == [(42,)]
+    con.close()
+
+
+def test_query_sql_stays_unrestricted_inside_the_store(small_db):
+    """Windows, CTEs, QUALIFY, DESCRIBE, EXPLAIN and the catalog functions still run."""
+    frame = store.query("WITH r AS (SELECT model, gpu, memory_required_bytes FROM results) "
+                        "SELECT model, gpu FROM r QUALIFY row_number() OVER (PARTITION BY model "
+                        "ORDER BY memory_required_bytes) = 1 ORDER BY model", path=small_db)
+    assert frame["model"].to_list() == ["gpt2", "llama-3-8b"]
+    assert store.query("DESCRIBE results", path=small_db).height > 50
+    assert store.query("EXPLAIN SELECT count(*) FROM results", path=small_db).height >= 1
+    assert store.query("SELECT current_setting('enable_external_access') AS e", path=small_db).item() is False
+
+
+def test_query_output_refuses_the_store_and_existing_files(small_db, tmp_path, capsys):
+    """Issue 10: --output pointed at the store overwrote it with a 4-byte CSV."""
+    size_before = small_db.stat().st_size
+    for fmt in ("csv", "json", "parquet", "table"):
+        assert main(["query", "SELECT 1 AS x", "--db", str(small_db), "--format", fmt, "--output",
+                     str(small_db), "--force"]) == 2
+        assert "is the results database being read" in capsys.readouterr().err
+    assert small_db.stat().st_size == size_before
+    out = tmp_path / "out.csv"
+    out.write_text("keep me")
+    assert main(["query", "SELECT 1 AS x", "--db", str(small_db), "--format", "csv", "--output", str(out)]) == 2
+    assert "exists; give --force to overwrite it" in capsys.readouterr().err
+    assert out.read_text() == "keep me"
+    assert main(["query", "SELECT 1 AS x", "--db", str(small_db), "--format", "csv", "--output", str(out),
+                 "--force"]) == 0
+    assert out.read_text() == "x\n1\n"
+
+
+#: One column of every kind DuckDB has, and its value as each format must write it.
+TYPES_SQL = ("SELECT '\\xAA\\x00'::BLOB AS blob, [1, 2] AS list, {'x': 1, 'y': 'a'} AS struct, MAP {'k': 1} AS map, "
+             "union_value(num := 2)::UNION(num INT, s VARCHAR) AS u, INTERVAL 3 DAY AS i, 1::BIGNUM AS bignum, "
+             "'0101'::BIT AS bit, 'infinity'::DATE AS date, 'infinity'::TIMESTAMP AS ts, [INTERVAL 1 DAY] AS li, "
+             "{'b': '\\xAA'::BLOB} AS sb, 'nan'::DOUBLE AS nan, 170141183460469231731687303715884105727::HUGEINT AS h, "
+             "[1, 2, 3]::INT[3] AS arr, 'a'::ENUM('a', 'b') AS e, TIME '01:02:03' AS t, NULL AS n")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "json", "parquet", "table"])
+def test_query_writes_every_duckdb_type(small_db, tmp_path, capsys, fmt):
+    """Issue 10: --format csv crashed on BLOB and list/struct columns (Polars panicked on others)."""
+    out = tmp_path / f"out.{fmt}"
+    args = ["query", TYPES_SQL, "--db", str(small_db), "--format", fmt]
+    assert main(args + (["--output", str(out)] if fmt != "table" else [])) == 0, capsys.readouterr().err
+    if fmt == "csv":
+        text = out.read_text()
+        assert text.splitlines()[0].startswith("blob,list,struct,map,u,i,bignum,bit,date,ts,li,sb,nan,h,arr,e,t,n")
+        assert "\\xAA\\x00,\"[1, 2]\",\"{'x': 1, 'y': a}\",{k=1},2,3 days,1,0101,infinity,infinity" in text
+    elif fmt == "json":
+        row = json.loads(out.read_text())[0]
+        assert row["list"] == [1, 2] and row["struct"] == {"x": 1, "y": "a"} and row["map"] == {"k": 1}
+        assert row["i"] == "3 days" and row["date"] == "infinity" and row["nan"] is None and row["n"] is None
+        assert row["h"] == 170141183460469231731687303715884105727 and row["arr"] == [1, 2, 3]
+    elif fmt == "parquet":
+        back = pl.read_parquet(out)
+        assert back["list"].to_list() == [[1, 2]] and back["blob"].to_list() == [b"\xaa\x00"]
+        assert back["i"].to_list() == ["3 days"] and back["u"].to_list() == ["2"]
+    else:
+        assert "3 days" in capsys.readouterr().out

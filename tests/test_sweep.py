@@ -51,12 +51,17 @@ def _reference(row: dict) -> dict:
     recipe = catalog.lookup("precision", row["precision"])
     peak = catalog.lookup("gpu", row["gpu"]).peak_flops_per_s.get(recipe.peak, math.nan)
     executed = (8 if row["recompute"] == "full" else 6) * active * row["tokens"]
+    # the time divides the FLOPs executed, attention causal (half of T x T): 3 forward passes per token, and
+    # one more with full recomputation (SMALL_SPEC recomputes none or full)
+    attention = 2 * 2 * T * H * hd
+    forward_per_token = L * (layer - attention / 2) + 2 * d * V
+    run = row["tokens"] * forward_per_token * (4 if row["recompute"] == "full" else 3)
     mp = row["tp"] * row["pp"]
     return {
         "params_total": total, "params_active": active, "flops_forward": float(B * T * (L * layer + 2 * d * V)),
         "weights_bytes": total * recipe.param_bits / 8, "gradients_bytes": total * recipe.grad_bits / 8,
         "train_flops": 6 * active * row["tokens"], "train_hardware_flops": executed,
-        "train_time_s": executed / (row["n_gpus"] * peak * row["assumed_mfu"]),
+        "train_executed_flops": run, "train_time_s": run / (row["n_gpus"] * peak * row["assumed_mfu"]),
         "data_parallel": row["n_gpus"] / mp if row["n_gpus"] % mp == 0 else math.nan,
     }
 
@@ -209,3 +214,69 @@ def test_grid_defaults_fill_missing_axes():
     grid = Grid({"model": [spec_mod.resolve("gpt2")]})
     assert grid.size == 1
     assert grid.values["precision"] == ["amp-bf16"]
+
+
+# --- issue 10: hostile specs --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data,message", [
+    ({"grid": {"gpu": {"a": 1}}}, r"grid\.gpu: gpu must be a catalog id \(text\), got \{'a': 1\}"),
+    ({"grid": {"precision": [[1, 2]]}}, r"grid\.precision: precision must be a catalog id \(text\)"),
+    ({"grid": {"tp": 1e30}}, r"grid\.tp: tp 1e\+30 is out of range; valid: >= 1 and <= 1048576"),
+    ({"grid": {"pp": math.inf}}, r"grid\.pp: pp inf is not a finite number"),
+    ({"grid": {"tokens": [math.inf]}}, r"grid\.tokens: tokens inf is not a finite number"),
+    ({"grid": {"pue": [1.2, math.inf]}}, r"grid\.pue: pue inf is not a finite number"),
+    ({"grid": {"usd_per_kwh": math.inf}}, r"grid\.usd_per_kwh: usd_per_kwh inf is not a finite number"),
+    ({"grid": {"dropout_mask_bytes": math.inf}}, r"dropout_mask_bytes inf is not a finite number"),
+    ({"grid": {"allocator_slack": math.inf}}, r"allocator_slack inf is not a finite number"),
+    ({"grid": {"iter_time_s": math.inf}}, r"iter_time_s inf is not a finite number"),
+    ({"family": [{"base": "gpt2", "mlp_ratio": "a"}]}, r"family #1: mlp_ratio must be a number > 0"),
+    ({"family": [{"base": "gpt2", "mlp_ratio": math.nan}]}, r"family #1: mlp_ratio must be a number > 0"),
+    ({"family": [{"base": "gpt2", "head_dim": True}]}, r"family #1: head_dim must be a positive integer"),
+    ({"family": [{"base": "gpt2", "d_model": "wide", "mlp_ratio": 4}]},
+     r"d_model must be a positive integer, got 'wide'"),
+    ({"family": [{"base": "gpt2", "n_layer": list(range(1, 1025)), "d_model": list(range(1, 1025)),
+                  "n_ctx": list(range(1, 1025))}]}, r"generates 1,073,741,824 models; at most 1,048,576"),
+])
+def test_hostile_specs_are_refused_in_one_line(data, message):
+    with pytest.raises(ValueError, match=message):
+        spec_mod.load({"name": "x", "models": ["gpt2"]} | data)
+
+
+def test_spec_paths_that_are_not_files(tmp_path):
+    """Issue 10: a directory or /dev/null given as a spec was reported as 'not found'."""
+    with pytest.raises(ValueError, match=r"sweep spec '.*' is a directory; give a file"):
+        spec_mod.load(tmp_path)
+    with pytest.raises(ValueError, match=r"sweep spec '/dev/null' is not a regular file \(a device or a pipe\)"):
+        spec_mod.load("/dev/null")
+    deep = tmp_path / "deep.toml"
+    deep.write_text("name = 'x'\nmodels = " + "[" * 100_000)
+    with pytest.raises(ValueError, match=r"deep\.toml: malformed TOML"):
+        spec_mod.load(deep)
+
+
+def test_family_parsing_is_linear_in_the_number_of_models():
+    """Issue 10: a 300 x 300 family took 74.8 s to parse (a quadratic duplicate check). CPU seconds, so other
+    processes on the machine do not count: 90,000 models parse in well under the old time, and four times the
+    models take about four times as long (not sixteen)."""
+    import time
+
+    def parse(n: int) -> float:
+        family = {"prefix": "g", "base": "gpt2", "n_layer": list(range(1, n + 1)),
+                  "d_model": [64 * k for k in range(1, n + 1)], "head_dim": 64}
+        started = time.process_time()
+        loaded = spec_mod.load({"name": "big", "family": [family]})
+        assert len(loaded.axes["model"]) == n * n
+        return time.process_time() - started
+
+    small, large = parse(150), parse(300)
+    assert large < 5.0
+    assert large / small < 8.0
+
+
+def test_default_sequence_length_is_capped():
+    """Issue 10: the default T was the whole context (Qwen2-7B at 131,072; Mistral-Nemo at 1,024,000)."""
+    assert spec_mod.resolve("llama-3.1-405b").n_ctx == 131072
+    assert size("llama-3.1-405b")["seq_len"] == 4096
+    assert size("gpt2")["seq_len"] == 1024  # min(n_ctx, 4096)
+    assert size("llama-3.1-405b", seq_len=131072)["seq_len"] == 131072

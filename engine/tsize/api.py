@@ -25,7 +25,7 @@ from tsize.errors import TsizeError
 from tsize.grid import DEFAULT_DTYPE, Grid
 from tsize.model import ModelConfig
 from tsize.point import axes_for, point, rows, size
-from tsize.registry import INPUTS, OUTPUTS, TIERS, home_tier, input_
+from tsize.registry import DEFAULT_SEQ_LEN, INPUTS, OUTPUTS, TIERS, home_tier, input_
 from tsize.version import __version__
 
 if TYPE_CHECKING:
@@ -87,7 +87,8 @@ def report(model: str | ModelConfig, *, dtype: str | None = None, batch_size: in
     column), ``model``, ``precision`` and ``gpu`` (catalog facts),
     ``by_gpu`` (the point on every catalog GPU), ``by_batch`` (the point at
     each batch size) and ``by_kernel`` (the point for each attention kernel
-    and each dtype's default recipe).
+    and each dtype's default recipe), ``default_seq_len`` (the cap T took when
+    no ``seq_len`` was given, else None).
     """
     if batch_size is None:
         batch_size = input_("batch_size").default
@@ -103,6 +104,8 @@ def report(model: str | ModelConfig, *, dtype: str | None = None, batch_size: in
     gpu = catalog.lookup("gpu", p["gpu"])
     return {
         "point": p,
+        # the cap T took when no --seq-len was given (the report says so), else None
+        "default_seq_len": None if inputs.get("seq_len") else DEFAULT_SEQ_LEN,
         "model": {"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model,
                   "n_head": m.n_head, "n_kv_head": m.kv_heads, "head_dim": m.head_size, "d_ff": m.d_ff,
                   "vocab_size": m.vocab_size, "n_ctx": m.n_ctx, "n_experts": m.n_experts, "top_k": m.top_k,
@@ -323,14 +326,22 @@ def _rates(result: dict[str, Any]) -> dict[str, Any]:
 
 
 def query(sql: str | None = None, *, file: str | Path | None = None, path: str | Path | None = None,
-          wait_s: float = WAIT_S) -> "pl.DataFrame":
-    """Run one SQL statement (given, or read from ``file``) read-only against the DuckDB store, or against a
-    sweep's Parquet dataset when ``path`` is one."""
-    from tsize import shards, store
+          wait_s: float = WAIT_S, form: str = "frame") -> "pl.DataFrame":
+    """Run one SQL statement (given, or read from ``file``) read-only against the DuckDB store, in DuckDB's
+    sandbox, or against a sweep's Parquet dataset when ``path`` is one. ``form`` (frame, csv, table, json,
+    parquet) converts columns that output format cannot hold (``store.query``)."""
+    from tsize import paths, shards, store
 
     if (sql is None) == (file is None):
         raise TsizeError("give one SQL statement or --file FILE")
-    sql = Path(file).read_text() if file is not None else sql
+    sql = paths.read_text(file, "query file") if file is not None else sql
     if shards.is_dataset(path):
         return shards.query(sql, path)
-    return store.query(sql, path=path, wait_s=wait_s)
+    return store.query(sql, path=path, wait_s=wait_s, form=form)
+
+
+def store_path(path: str | Path | None = None) -> Path:
+    """The DuckDB file a command uses: ``path``, else ``$TSIZE_DB``, else ``outputs/tsize.duckdb``."""
+    from tsize import store
+
+    return store.db_path(path)

@@ -434,16 +434,12 @@ def lookup(kind: str, key: str) -> Any:
 
 def resolve(spec: str | Path | ModelConfig, catalog: dict[str, ModelConfig] | None = None) -> ModelConfig:
     """A model from a catalog name, a ``.toml`` file, or a Hugging Face ``.json`` config."""
-    if isinstance(spec, ModelConfig):
-        return spec
+    if isinstance(spec, ModelConfig):  # built in code: the same checks as every loader (bounds included)
+        return spec.validated(strict_heads=False)
     text = str(spec)
     if text.endswith(".json"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
-        return model_mod.from_hf_file(text)
+        return model_mod.from_hf_file(text)  # a regular file, or an error saying what it is
     if text.endswith(".toml"):
-        if not Path(text).is_file():
-            raise TsizeError(f"model file {text!r} not found")
         return model_mod.from_toml(text)
     if catalog is None:
         catalog = models()

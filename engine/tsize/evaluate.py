@@ -220,12 +220,31 @@ def _runs(x, s, out) -> None:
     c_model = training.model_flops(params=p_active, tokens=D)
     c_hw = training.hardware_flops(params=p_active, tokens=D, recompute=x["recompute"], n_layer=x["n_layer"],
                                    n_head=x["n_head"], head_dim=x["head_dim"], seq_len=s["T"])
-    s.update(peak_fs=peak_fs, c_model=c_model, c_hw=c_hw)
-    out.update(peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw,
+    f_token, a_token = _forward_per_token(x, s["T"])
+    c_exec = training.executed_flops(tokens=D, forward_per_token=f_token, attention_per_token=a_token,
+                                     recompute=x["recompute"])
+    s.update(peak_fs=peak_fs, c_model=c_model, c_hw=c_hw, c_exec=c_exec)
+    out.update(peak_flops_per_s=peak_fs, train_flops=c_model, train_hardware_flops=c_hw, train_executed_flops=c_exec,
                purchase_usd=training.purchase_cost_usd(n_gpus=n, price_usd=x["gpu_price_usd"]),
                train_flops_full_recompute=training.hardware_flops(
                    params=p_active, tokens=D, recompute=2, n_layer=x["n_layer"], n_head=x["n_head"],
                    head_dim=x["head_dim"], seq_len=s["T"]))
+
+
+def _forward_per_token(x, T):
+    """Forward matmul FLOPs per token of a sequence of ``T`` tokens, attention causal, and its attention core."""
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    t = np.asarray(T, dtype=np.float64)
+    scores = flops.attention_scores(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
+    values = flops.attention_values(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
+    layer = flops.layer(qkv=flops.qkv(tokens=t, d_model=d, n_head=H, n_kv_head=K, head_dim=hd),
+                        attention_scores=scores, attention_values=values,
+                        attention_out=flops.attention_out(tokens=t, d_model=d, n_head=H, head_dim=hd),
+                        mlp=flops.mlp(tokens=t, d_model=d, d_ff=x["d_ff"], gated_mlp=x["gated_mlp"], top_k=x["top_k"]),
+                        router=flops.router(tokens=t, d_model=d, n_experts=x["n_experts"]))
+    forward = flops.forward(layer=layer, n_layer=L, lm_head=flops.lm_head(tokens=t, d_model=d,
+                                                                           vocab_size=x["vocab_size"]))
+    return forward / t, np.asarray(L, dtype=np.float64) * (scores + values) / t
 
 
 def _placements(x, s, out) -> None:
@@ -563,17 +582,17 @@ def _times(x, s, out) -> None:
     mfu_pred = np.multiply(inv, out["flops_iteration"] * per_gpu)
     hfu_pred = np.multiply(inv, (out["flops_iteration"] + out["flops_recompute"]) * per_gpu)
     if given.all():  # the override everywhere: time, cost and energy do not depend on the layout
-        t_train = training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
-        train_mfu = training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_hw"])
+        t_train = training.time_s(flops=s["c_exec"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
+        train_mfu = training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_exec"])
         train_hfu = assumed
     else:
         t_train = x["tokens"] / (sequences_per_gpu * n * T) * step  # steps x step time
         train_mfu, train_hfu = mfu_pred, hfu_pred
         if given.any():
-            t_train = np.where(given, training.time_s(flops=s["c_hw"], peak_flops_per_s=peak, mfu=assumed,
+            t_train = np.where(given, training.time_s(flops=s["c_exec"], peak_flops_per_s=peak, mfu=assumed,
                                                       n_gpus=x["n_gpus"]), t_train)
             train_mfu = np.where(given, training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"],
-                                                            hardware_flops=s["c_hw"]), mfu_pred)
+                                                            hardware_flops=s["c_exec"]), mfu_pred)
             train_hfu = np.where(given, assumed, hfu_pred)
     gpu_s = training.gpu_time_s(time_s=t_train, n_gpus=x["n_gpus"])
     e_j = training.energy_j(tdp_w=x["gpu_tdp_w"], n_gpus=x["n_gpus"], time_s=t_train, pue=x["pue"])

@@ -25,7 +25,7 @@ from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, ModelConfig
-from tsize.registry import (INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS)
+from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
 
@@ -304,7 +304,7 @@ class Grid:
         """An input column or model attribute of the long-form frame over the box.
 
         Labels (``LABELS``) come as codes into ``categories(name)``; ``seq_len``
-        is the length actually used (the model's ``n_ctx`` where the axis says 0).
+        is the length actually used (``min(n_ctx, DEFAULT_SEQ_LEN)`` where the axis says 0).
         """
         if name == "seq_len":
             return self.effective_seq_len(box)
@@ -318,9 +318,9 @@ class Grid:
         return self.family_labels() if name == "family" else [str(v) for v in self.labels(name)]
 
     def model_attribute(self, name: str) -> np.ndarray:
-        """One numeric attribute per model (``registry.MODEL_ATTRIBUTES`` but family) [int32]."""
+        """One numeric attribute per model (``registry.MODEL_ATTRIBUTES`` but family) [int64]."""
         field = {"n_kv_head": "kv_heads", "head_dim": "head_size"}.get(name, name)
-        return np.asarray([getattr(m, field) for m in self.values["model"]], dtype=np.int32)
+        return np.asarray([getattr(m, field) for m in self.values["model"]], dtype=np.int64)
 
     def family_labels(self) -> list[str]:
         return sorted({m.family for m in self.values["model"]})
@@ -331,7 +331,7 @@ class Grid:
         return np.asarray([labels.index(m.family) for m in self.values["model"]], dtype=np.uint32)
 
     def effective_seq_len(self, box: Box) -> np.ndarray:
-        """T actually used: the seq_len axis, or the model's n_ctx where it is 0."""
+        """T actually used: the seq_len axis, or min(n_ctx, DEFAULT_SEQ_LEN) where it is 0."""
         x = self.resolve(box)
         return sequence.effective_seq_len(seq_len=x["seq_len"], n_ctx=x["n_ctx"])
 

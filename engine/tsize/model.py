@@ -42,6 +42,14 @@ MLP_ACTIVATIONS = {
 }
 
 FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+
+#: Upper bounds of the size fields (inclusive), far above any published model: they keep every count
+#: the engine derives inside int64 and every message short. ``MAX_PARAMS`` bounds the total.
+MAX_SIZES = {
+    "n_layer": 2**16, "d_model": 2**20, "n_head": 2**20, "n_kv_head": 2**20, "head_dim": 2**20, "d_ff": 2**24,
+    "vocab_size": 2**26, "n_ctx": 2**30, "n_experts": 2**16, "top_k": 2**16,
+}
+MAX_PARAMS = 2**53
 IMPLEMENTATIONS = ("nanogpt", "hf")
 
 _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
@@ -111,6 +119,17 @@ class ModelConfig:
     def head_size(self) -> int:
         return self.head_dim or (self.d_model // self.n_head if self.n_head else 0)
 
+    def params_upper_bound(self) -> int:
+        """An upper bound of the parameter count, in exact Python integers (every bias on, untied).
+
+        ``validated`` refuses a model above ``MAX_PARAMS``, so every count the
+        engine derives (each part of the total) fits int64 without wrapping.
+        """
+        d, hd, H, K, E = self.d_model, self.head_size, self.n_head, self.kv_heads, self.n_experts
+        qkv = (H + 2 * K) * hd
+        layer = 4 * d + d * qkv + qkv + H * hd * d + d + d * E + E * (3 * d * self.d_ff + 2 * self.d_ff + d)
+        return 2 * self.vocab_size * d + self.n_ctx * d + self.n_layer * layer + 2 * d
+
     @property
     def heads_divide(self) -> bool:
         """True when the head layout is realisable (no explicit head_dim needs d_model % n_head == 0)."""
@@ -127,24 +146,35 @@ class ModelConfig:
         ``d_model`` is allowed through, for sweeps that flag such points.
         """
         where = where or f"model {self.name!r}"
-        if self.family not in FAMILIES:
+        if type(self.name) is not str or not self.name:
+            raise TsizeError(f"{where}: name must be a non-empty string, got {self.name!r}")
+        if type(self.family) is not str or self.family not in FAMILIES:
             raise TsizeError(f"{where}: unknown family {self.family!r}; valid: {', '.join(FAMILIES)}")
-        for field in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+        fields = self.__dict__
+        for field in _POSITIVE_FIELDS:
+            value = fields[field]
+            if type(value) is not int or value <= 0:  # type(...) is int: bool and float refused
                 raise TsizeError(f"{where}: {field} must be a positive integer, got {value!r}")
-        for f in dataclasses.fields(self):
-            if f.type in ("bool", bool) and not isinstance(getattr(self, f.name), bool):
-                raise TsizeError(f"{where}: {f.name} must be true or false, got {getattr(self, f.name)!r}")
+            if value > MAX_SIZES[field]:
+                raise TsizeError(f"{where}: {field} {value} is out of range; valid: 1 to {MAX_SIZES[field]:,}")
+        for field in _BOOL_FIELDS:
+            if type(fields[field]) is not bool:
+                raise TsizeError(f"{where}: {field} must be true or false, got {fields[field]!r}")
         for field in ("n_kv_head", "head_dim"):
-            value = getattr(self, field)
-            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            value = fields[field]
+            if type(value) is not int or value < 0:
                 raise TsizeError(f"{where}: {field} must be a positive integer, got {value!r}")
-        if self.mlp_activation not in MLP_ACTIVATIONS:
+            if value > MAX_SIZES[field]:
+                raise TsizeError(f"{where}: {field} {value} is out of range; valid: 0 to {MAX_SIZES[field]:,}")
+        bound = self.params_upper_bound()
+        if bound > MAX_PARAMS:
+            raise TsizeError(f"{where}: about {float(bound):.3g} parameters; tsize counts models of at most "
+                             f"2^53 = {MAX_PARAMS:.3g} parameters (exact in int64 and float64)")
+        if type(self.mlp_activation) is not str or self.mlp_activation not in MLP_ACTIVATIONS:
             raise TsizeError(
                 f"{where}: unknown mlp_activation {self.mlp_activation!r}; valid: {', '.join(MLP_ACTIVATIONS)}"
             )
-        if self.implementation not in IMPLEMENTATIONS:
+        if type(self.implementation) is not str or self.implementation not in IMPLEMENTATIONS:
             raise TsizeError(f"{where}: unknown implementation {self.implementation!r}; "
                              f"valid: {', '.join(IMPLEMENTATIONS)}")
         if self.implementation == "nanogpt" and (self.family != "gpt2" or self.mlp_activation != "gelu"):
@@ -155,21 +185,43 @@ class ModelConfig:
             if self.head_dim == 0 and self.d_model % self.n_head:
                 raise TsizeError(
                     f"{where}: n_head={self.n_head} does not divide d_model={self.d_model}; "
-                    f"valid n_head: {', '.join(str(h) for h in _divisors(self.d_model))}"
+                    f"valid n_head near {self.n_head}: {_nearby_divisors(self.d_model, self.n_head)}"
                 )
             if self.n_head % self.kv_heads:
                 raise TsizeError(
                     f"{where}: n_kv_head={self.kv_heads} does not divide n_head={self.n_head}; "
-                    f"valid n_kv_head: {', '.join(str(h) for h in _divisors(self.n_head))}"
+                    f"valid n_kv_head near {self.kv_heads}: {_nearby_divisors(self.n_head, self.kv_heads)}"
                 )
         return self
 
 
-def _divisors(n: int) -> list[int]:
-    return [k for k in range(1, n + 1) if n % k == 0]
+def _nearby_divisors(n: int, near: int, count: int = 3, steps: int = 10_000) -> str:
+    """Up to ``count`` divisors of ``n`` on each side of ``near``, comma-separated.
+
+    Looks at most ``steps`` candidates on each side (never enumerates up to
+    ``n``, which may be large); 1 and ``n`` always divide.
+    """
+    found = {1, n}
+    below = above = 0
+    for k in range(min(near, n), max(1, near - steps), -1):
+        if n % k == 0:
+            found.add(k)
+            below += 1
+            if below == count:
+                break
+    for k in range(near + 1, min(n, near + steps)):
+        if n % k == 0:
+            found.add(k)
+            above += 1
+            if above == count:
+                break
+    return ", ".join(str(k) for k in sorted(found))
 
 
 _FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
+_DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.default is not dataclasses.MISSING}
+_POSITIVE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k")
+_BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.type in ("bool", bool))
 _CATALOG_ONLY = {"published_params_source", "published_params_approx", "hf_config", "retrieved", "notes"}
 
 
@@ -186,22 +238,40 @@ def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: b
     family = entry["family"]
     if family not in FAMILIES:
         raise TsizeError(f"{where}: unknown family {family!r}; valid: {', '.join(FAMILIES)}")
-    values = dict(_FAMILY_DEFAULTS[family])
-    values.update({k: v for k, v in entry.items() if k in _FIELDS})
+    values = dict(_DEFAULTS)
+    values.update(_FAMILY_DEFAULTS[family])
+    values.update(entry)
+    for key in _CATALOG_ONLY.intersection(entry):
+        del values[key]
     missing = [f for f in ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx") if f not in values]
     if missing:
         raise TsizeError(f"{where}: missing required field {missing[0]!r}")
-    try:
-        return ModelConfig(**values).validated(strict_heads=strict_heads, where=where)
-    except TypeError as exc:  # a field of the wrong kind
-        raise TsizeError(f"{where}: {exc}") from None
+    return from_fields(values, where=where, strict_heads=strict_heads)
+
+
+def from_fields(values: dict[str, Any], *, where: str = "model", strict_heads: bool = True) -> ModelConfig:
+    """A ModelConfig from a mapping of known field names that holds every field without a default
+    (a catalog model's fields with some replaced, as a spec's ``[[family]]`` generates); checked like any other.
+
+    Fills the frozen instance directly, several times faster than the generated ``__init__`` and
+    :func:`from_mapping`'s merging, for the ~10^5 models one family may generate.
+    """
+    config = object.__new__(ModelConfig)
+    config.__dict__.update(_DEFAULTS)
+    config.__dict__.update(values)
+    return config.validated(strict_heads=strict_heads, where=where)
 
 
 def from_toml(path: str | Path) -> ModelConfig:
     """Load one model from a TOML file holding a ``[model]`` table (same fields as the catalog)."""
+    from tsize.paths import read_text
+
     path = Path(path)
+    text = read_text(path, "model file")
     try:
-        data = tomllib.loads(path.read_text())
+        data = tomllib.loads(text)
+    except RecursionError:
+        raise TsizeError(f"{path}: malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise TsizeError(f"{path}: malformed TOML: {exc}") from None
     entry = data.get("model")
@@ -287,12 +357,22 @@ def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str
 
 
 def from_hf_file(path: str | Path) -> ModelConfig:
+    """Load a Hugging Face ``config.json`` (a JSON object) from a regular file."""
+    from tsize.paths import read_text
+
     path = Path(path)
+    text = read_text(path, "model file")
     try:
-        config = json.loads(path.read_text())
+        config = json.loads(text)
     except json.JSONDecodeError as exc:
         raise TsizeError(f"{path}: malformed JSON: {exc}") from None
+    except RecursionError:
+        raise TsizeError(f"{path}: malformed config: JSON nested too deeply (a config.json is one flat object)") \
+            from None
     if not isinstance(config, dict):
         raise TsizeError(f"{path}: expected a JSON object")
     name = config.get("_name_or_path") or (path.parent.name if path.name == "config.json" else path.stem)
-    return from_hf_config(config, name=str(name), where=str(path))
+    try:
+        return from_hf_config(config, name=str(name), where=str(path))
+    except (ArithmeticError, RecursionError) as exc:  # int(Infinity), a huge exponent...
+        raise TsizeError(f"{path}: malformed config: {exc}") from None

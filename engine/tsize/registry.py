@@ -41,6 +41,7 @@ import dataclasses
 import math
 
 from tsize.errors import TsizeError
+from tsize.formulas import sequence
 
 
 @dataclasses.dataclass(frozen=True)
@@ -56,8 +57,16 @@ class Input:
     maximum: float | None = None  # inclusive
 
     def check(self, value: object) -> object:
-        """Return ``value`` converted to this input's kind; ValueError naming it and the valid range otherwise."""
-        if self.kind in ("model", "catalog"):
+        """Return ``value`` converted to this input's kind; TsizeError naming it and the valid range otherwise.
+
+        Numbers must be finite and within the documented bounds (every integer input has an upper bound, so
+        no count derived from it wraps); NaN passes only where the default is NaN ("NaN: not measured").
+        """
+        if self.kind == "model":
+            return value
+        if self.kind == "catalog":
+            if not isinstance(value, str):
+                raise TsizeError(f"{self.name} must be a catalog id (text), got {value!r}")
             return value
         if self.choices:
             if value not in self.choices or isinstance(value, bool) != isinstance(self.choices[0], bool):
@@ -69,35 +78,39 @@ class Input:
             return value
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise TsizeError(f"{self.name} must be a number, got {value!r}")
-        if self.kind == "int":
-            if float(value) != int(value):
-                raise TsizeError(f"{self.name} must be an integer, got {value!r}")
-            value = int(value)
-        else:
-            value = float(value)
-        if math.isnan(value) and self.default is not None and isinstance(self.default, float) and \
+        if isinstance(value, float) and math.isnan(value) and isinstance(self.default, float) and \
                 math.isnan(self.default):
             return value
-        ok = (not math.isnan(value)
-              and (self.minimum is None or value >= self.minimum)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise TsizeError(f"{self.name} {value!r} is not a finite number; valid: {self.valid()}")
+        given = value
+        if self.kind == "int":
+            if isinstance(value, float) and not value.is_integer():
+                raise TsizeError(f"{self.name} must be an integer, got {value!r}")
+            value = int(value)
+        ok = ((self.minimum is None or value >= self.minimum)
               and (self.above is None or value > self.above)
               and (self.maximum is None or value <= self.maximum))
         if not ok:
-            raise TsizeError(f"{self.name} {value!r} is out of range; valid: {self.valid()}")
-        return value
+            raise TsizeError(f"{self.name} {given!r} is out of range; valid: {self.valid()}")
+        return value if self.kind == "int" else float(value)
 
     def valid(self) -> str:
-        """The valid values in words: the choices, or the bounds (``">= 1"``, ``"> 0 and <= 1"``), or ``""``."""
+        """The valid values in words: the choices, the bounds of a number (``">= 1 and <= 4294967296"``), or
+        ``""`` for a model, a catalog id or a flag."""
         if self.choices:
             return ", ".join(map(str, self.choices))
+        if self.kind not in ("int", "float"):
+            return ""
         bounds = []
         if self.minimum is not None:
             bounds.append(f">= {self.minimum:g}")
         if self.above is not None:
             bounds.append(f"> {self.above:g}")
         if self.maximum is not None:
-            bounds.append(f"<= {self.maximum:g}")
-        return " and ".join(bounds)
+            m = self.maximum
+            bounds.append(f"<= {int(m)}" if float(m).is_integer() and abs(m) < 1e16 else f"<= {m:g}")
+        return " and ".join(bounds) or "any finite number"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -114,6 +127,10 @@ class Output:
 
 
 ATTENTION = ("naive", "flash")
+#: T when the seq_len axis says 0: min(n_ctx, DEFAULT_SEQ_LEN) (defined with its formula, formulas/sequence.py).
+DEFAULT_SEQ_LEN = sequence.DEFAULT_SEQ_LEN
+#: Upper bound of seq_len and of a model's n_ctx [tokens] (2^30; the longest published contexts are ~1e7).
+MAX_TOKENS_PER_SEQUENCE = 2**30
 RECOMPUTE = ("none", "selective", "full")
 MODES = ("train", "serve")
 WEIGHT_DTYPES = ("bf16", "fp16", "fp8", "int8", "int4")
@@ -130,31 +147,37 @@ INPUTS: tuple[Input, ...] = (
     Input("dropout", "float", 0.0, "1", "Dropout probability (residual, attention, embedding)", minimum=0,
           maximum=0.999),
     Input("dropout_mask_bytes", "float", 1.0, "bytes",
-          "Bytes per element of a saved dropout mask: 1 on CUDA (bool mask); the dtype's size on CPU", above=0),
+          "Bytes per element of a saved dropout mask: 1 on CUDA (bool mask); the dtype's size on CPU", above=0,
+          maximum=16),
     Input("recompute", "choice", "none", "", "Activation recomputation: none, selective (attention core) or full",
           RECOMPUTE),
-    Input("grad_accum", "int", 1, "1", "Micro-batches per optimizer step (gradient accumulation)", minimum=1),
-    Input("seq_len", "int", 0, "tokens", "Sequence length T (0: the model's n_ctx)", minimum=0),
-    Input("batch_size", "int", 1, "sequences", "Micro-batch size B per GPU", minimum=1),
+    Input("grad_accum", "int", 1, "1", "Micro-batches per optimizer step (gradient accumulation)", minimum=1,
+          maximum=2**20),
+    Input("seq_len", "int", 0, "tokens",
+          f"Sequence length T (0: min(n_ctx, {DEFAULT_SEQ_LEN}), the model's context capped at {DEFAULT_SEQ_LEN})",
+          minimum=0, maximum=MAX_TOKENS_PER_SEQUENCE),
+    Input("batch_size", "int", 1, "sequences", "Micro-batch size B per GPU", minimum=1, maximum=2**32),
     Input("gpu", "catalog", "nvidia_h100_sxm", "", "Accelerator id from catalogs/gpus.toml"),
-    Input("n_gpus", "int", 8, "GPUs", "Number of GPUs (tp * pp * dp)", minimum=1),
-    Input("tokens", "float", 300e9, "tokens", "Training tokens D", above=0),
+    Input("n_gpus", "int", 8, "GPUs", "Number of GPUs (tp * pp * dp)", minimum=1, maximum=2**32),
+    Input("tokens", "float", 300e9, "tokens", "Training tokens D", above=0, maximum=1e18),
     Input("assumed_mfu", "float", math.nan, "1",
           "Override: hardware FLOPs utilisation assumed for train_time_s (NaN: the predicted step time is used)",
           above=0, maximum=1),
-    Input("pue", "float", 1.2, "1", "Facility power usage effectiveness (energy multiplier)", minimum=1),
-    Input("usd_per_kwh", "float", 0.10, "USD/kWh", "Electricity price", minimum=0),
-    Input("tp", "int", 1, "GPUs", "Tensor-parallel degree", minimum=1),
-    Input("pp", "int", 1, "GPUs", "Pipeline-parallel degree", minimum=1),
+    Input("pue", "float", 1.2, "1", "Facility power usage effectiveness (energy multiplier)", minimum=1,
+          maximum=10),
+    Input("usd_per_kwh", "float", 0.10, "USD/kWh", "Electricity price", minimum=0, maximum=1000),
+    Input("tp", "int", 1, "GPUs", "Tensor-parallel degree", minimum=1, maximum=2**20),
+    Input("pp", "int", 1, "GPUs", "Pipeline-parallel degree", minimum=1, maximum=2**20),
     Input("zero_stage", "int", 0, "", "ZeRO stage over data parallelism: 0, 1, 2 or 3 (3 = FSDP full shard)",
           (0, 1, 2, 3)),
     Input("sequence_parallel", "bool", False, "", "Sequence parallelism with tensor parallelism"),
     Input("overhead_bytes", "float", 2**30, "bytes",
-          "Per-GPU memory outside PyTorch's allocator: CUDA context, cuBLAS/NCCL workspaces", minimum=0),
+          "Per-GPU memory outside PyTorch's allocator: CUDA context, cuBLAS/NCCL workspaces", minimum=0,
+          maximum=2**50),
     Input("allocator_slack", "float", 0.05, "1", "Caching-allocator fragmentation, as a fraction of the peak",
-          minimum=0),
+          minimum=0, maximum=10),
     Input("iter_time_s", "float", math.nan, "s", "Measured seconds per iteration, for MFU (NaN: not measured)",
-          above=0),
+          above=0, maximum=1e9),
     # --- serving (issue 13) -------------------------------------------------
     Input("mode", "choice", "train", "", "What the point sizes: train, or serve (the serving outputs; NaN when train)",
           MODES),
@@ -176,8 +199,9 @@ INPUTS: tuple[Input, ...] = (
           "System id from catalogs/systems.toml: scale-up domain and network (auto: the GPU's default system)"),
     Input("global_batch_size", "int", 0, "sequences",
           "Sequences per optimizer step; micro-batches per pipeline = global / (dp * batch_size) "
-          "(0: grad_accum micro-batches per GPU)", minimum=0),
-    Input("interleave", "int", 1, "1", "Virtual pipeline stages (model chunks) per pipeline rank", minimum=1),
+          "(0: grad_accum micro-batches per GPU)", minimum=0, maximum=2**40),
+    Input("interleave", "int", 1, "1", "Virtual pipeline stages (model chunks) per pipeline rank", minimum=1,
+          maximum=2**20),
     Input("overlap_grad_reduce", "bool", True, "",
           "Overlap the data-parallel gradient reduction with backward (Megatron --overlap-grad-reduce, DDP, FSDP)"),
 )
@@ -308,9 +332,10 @@ OUTPUTS: tuple[Output, ...] = (
     # --- per training run -------------------------------------------------
     Output("peak_flops_per_s", "FLOP/s", "runs", "float64", "GPU dense peak for the recipe's dtype (NaN: unsupported)",
            "catalogs/gpus.toml"),
-    Output("train_flops", "FLOP", "runs", "float64", "Model FLOPs to train: 6*N*D (N active)",
+    Output("train_flops", "FLOP", "runs", "float64",
+           "Model FLOPs to train, the 6*N*D convention (N active; attention not counted)",
            "Kaplan et al. 2020; Brown et al. 2020, App. D"),
-    Output("train_hardware_flops", "FLOP", "runs", "float64", "Executed FLOPs: 8*N*D with full recomputation",
+    Output("train_hardware_flops", "FLOP", "runs", "float64", "The 6ND convention with recomputation: 8*N*D when full",
            "Chen et al. 2016; Korthikanti et al. 2022"),
     Output("train_time_s", "s", "points", "float64",
            "Time to train: steps x step_time_s (with assumed_mfu: executed FLOPs / (n x peak x assumed_mfu))", _SEED,
@@ -451,6 +476,9 @@ OUTPUTS: tuple[Output, ...] = (
            "Korthikanti et al. 2022, sec. 6", stored=False),
     Output("tokens_per_s_per_gpu", "tokens/s", "points", "float64", "Training throughput per GPU",
            "global tokens per step / (n_gpus x step_time_s)", stored=False),
+    Output("train_executed_flops", "FLOP", "runs", "float64",
+           "FLOPs executed to train on D tokens: 3 x forward per token (every matmul, causal attention included) "
+           "+ recomputed forward, x D; what train_time_s divides", "Kaplan et al. 2020; Korthikanti et al. 2022"),
 )
 
 OUTPUT_NAMES = tuple(o.name for o in OUTPUTS)

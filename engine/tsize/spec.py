@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -36,9 +37,11 @@ from tsize import catalog
 from tsize.catalog import resolve
 from tsize.errors import TsizeError
 from tsize.grid import Grid
-from tsize.model import ModelConfig, from_mapping
+from tsize.model import MAX_SIZES, ModelConfig, from_fields, from_mapping
 from tsize.registry import INPUT_NAMES, input_
 
+#: Most models one [[family]] may generate (the cartesian product of its lists).
+MAX_FAMILY_MODELS = 2**20
 TOP_KEYS = ("name", "description", "models", "family", "grid")
 FAMILY_KEYS = ("prefix", "base", "head_dim", "mlp_ratio")
 _MODEL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.name not in ("name", "source",
@@ -63,12 +66,14 @@ def load(source: str | Path | dict[str, Any]) -> Spec:
         import json
 
         return parse(source, where="spec", base=Path.cwd(), text=json.dumps(source, default=str, indent=1))
+    from tsize.paths import read_text
+
     path = Path(source)
-    if not path.is_file():
-        raise TsizeError(f"sweep spec {str(path)!r} not found")
-    text = path.read_text()
+    text = read_text(path, "sweep spec")
     try:
         data = tomllib.loads(text)
+    except RecursionError:
+        raise TsizeError(f"{path}: malformed TOML: nested too deeply") from None
     except tomllib.TOMLDecodeError as exc:
         raise TsizeError(f"{path}: malformed TOML: {exc}") from None
     return parse(data, where=str(path), base=path.parent, text=text)
@@ -109,10 +114,10 @@ def parse(data: dict[str, Any], *, where: str, base: Path, text: str) -> Spec:
             continue
         spec = input_(key)
         try:
+            axes[key] = [spec.check(v) for v in values]
             if spec.kind == "catalog":
                 for v in values:
                     catalog.lookup(key, v)
-            axes[key] = [spec.check(v) for v in values]
         except ValueError as exc:
             raise TsizeError(f"{where}: grid.{key}: {exc}") from None
         if len(set(map(repr, values))) != len(values):
@@ -138,10 +143,11 @@ def _models(data: dict[str, Any], *, where: str, base: Path) -> list[ModelConfig
         models.extend(_family(family, where=f"{where}: family #{index + 1}"))
     if not models:
         raise TsizeError(f"{where}: no models; give 'models' (catalog names or files) or a [[family]]")
-    names = [m.name for m in models]
-    duplicate = next((n for n in names if names.count(n) > 1), None)
-    if duplicate:
-        raise TsizeError(f"{where}: model {duplicate!r} appears twice")
+    seen: set[str] = set()
+    for m in models:
+        if m.name in seen:
+            raise TsizeError(f"{where}: model {m.name!r} appears twice")
+        seen.add(m.name)
     return models
 
 
@@ -163,6 +169,16 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
     for key, values in varying.items():
         if not values:
             raise TsizeError(f"{where}: {key} is empty")
+    n_models = math.prod(len(v) for v in varying.values())
+    if n_models > MAX_FAMILY_MODELS:
+        raise TsizeError(f"{where}: generates {n_models:,} models; at most {MAX_FAMILY_MODELS:,} per family")
+    for value in varying.get("mlp_ratio", []):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value <= 2**20:
+            raise TsizeError(f"{where}: mlp_ratio must be a number > 0 and <= {2**20}, got {value!r}")
+    for value in varying.get("head_dim", []) if "n_head" not in varying else []:
+        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+            raise TsizeError(f"{where}: head_dim must be a positive integer, got {value!r}")
+    build = from_fields if fields else from_mapping
     prefix = str(family.get("prefix", "family"))
     names = [k for k, v in varying.items() if len(v) > 1]
     out = []
@@ -170,21 +186,21 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
         entry = dict(fields)
         entry.update(zip(varying, combo))
         chosen = dict(zip(varying, combo))
-        if "head_dim" in chosen and "n_head" not in varying:
-            hd = chosen["head_dim"]
-            if not isinstance(hd, int) or hd <= 0:
-                raise TsizeError(f"{where}: head_dim must be a positive integer, got {hd!r}")
-            entry["n_head"] = max(1, round(entry["d_model"] / hd))
+        d_model = entry.get("d_model")
+        sized = type(d_model) is int and 0 < d_model <= MAX_SIZES["d_model"]  # else from_mapping says what is wrong
+        if "head_dim" in chosen and "n_head" not in varying and sized:
+            entry["n_head"] = max(1, round(d_model / chosen["head_dim"]))
             entry["head_dim"] = 0
         if "mlp_ratio" in chosen:
             entry.pop("mlp_ratio")
-            entry["d_ff"] = int(round(chosen["mlp_ratio"] * entry["d_model"]))
+            if sized:
+                entry["d_ff"] = max(1, int(round(chosen["mlp_ratio"] * d_model)))
         if entry.get("n_kv_head", 0) == entry.get("n_head"):
             entry["n_kv_head"] = 0
         entry["name"] = "-".join([prefix] + [f"{k}{chosen[k]}" for k in names]) if names else prefix
         entry["source"] = f"generated by {where}"
-        try:
-            out.append(from_mapping(entry, where=f"{where} ({entry['name']})", strict_heads=False))
+        try:  # with a base, entry holds every field (the base's, some replaced): no defaults to merge
+            out.append(build(entry, where=f"{where} ({entry['name']})", strict_heads=False))
         except ValueError as exc:
             raise TsizeError(str(exc)) from None
     return out

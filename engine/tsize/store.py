@@ -20,6 +20,15 @@ disk) never reaches that commit, so earlier results stay intact and the file
 readable; its invisible rows are removed by the next write. DuckDB lets one
 process write a file at a time; a second writer waits up to ``wait_s`` and
 then fails with a clear message.
+
+Creation. A new store (no file, an empty one, or one whose creation was
+interrupted) is built complete, schema and version record, in a temporary
+file that is then linked into place (:func:`open_for_write`): a kill at any
+moment leaves no file or a valid, empty store. A file tsize did not write,
+or wrote in another layout, is refused untouched.
+
+Reading. :func:`query` runs one SELECT in DuckDB's sandbox (:data:`SANDBOX`):
+read-only, no other file, no ATTACH, no extensions, settings locked.
 """
 
 from __future__ import annotations
@@ -49,10 +58,15 @@ from tsize.spec import Spec
 from tsize.version import __version__
 
 DEFAULT_DB = Path("outputs") / "tsize.duckdb"
+#: Most points one sweep may store (2^40, about 10^12: far beyond a disk, far below int64 keys).
+MAX_POINTS = 2**40
+#: Longest wait for another writer [s] (``--wait``): a day.
+MAX_WAIT_S = 86400.0
 #: DuckDB buffer-manager cap; big transactions spill to disk instead of growing RSS.
 MEMORY_LIMIT = "256MB"
 
-_SQL = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN", "label": "VARCHAR", "int": "INTEGER",
+#: Every integer column is 64-bit (BIGINT): inputs are bounded by the registry far below 2^63.
+_SQL = {"int64": "BIGINT", "float64": "DOUBLE", "bool": "BOOLEAN", "label": "VARCHAR", "int": "BIGINT",
         "float": "DOUBLE"}
 _KEY = {tier: f"{tier[:-1]}_key" for tier in TIERS if tier != "points"}
 
@@ -77,7 +91,7 @@ def _stored(tier: str) -> tuple:
 def table_columns(tier: str) -> list[tuple[str, str]]:
     """Columns of one tier's table, in order: sweep id, keys, input values, stored outputs."""
     keys = ([_KEY[tier]] if tier in _KEY else []) + [_KEY[p] for p in PARENTS[tier]]
-    return ([("sweep_id", "INTEGER")] + [(k, "INTEGER") for k in keys] + _home_columns(tier)
+    return ([("sweep_id", "BIGINT")] + [(k, "BIGINT") for k in keys] + _home_columns(tier)
             + [(o.name, _SQL[o.dtype]) for o in _stored(tier)])
 
 
@@ -108,19 +122,19 @@ DERIVED: tuple[tuple[str, str], ...] = (
     ("predicted_hfu", "_inv * ((flops_iteration + flops_recompute) * _per_gpu)"),
     ("tokens_per_s_per_gpu", "_sequences_per_gpu * seq_len * _inv"),
     ("_given", "coalesce(isfinite(assumed_mfu), false)"),
-    ("train_time_s", "CASE WHEN _given THEN train_hardware_flops / (n_gpus * peak_flops_per_s * assumed_mfu) "
+    ("train_time_s", "CASE WHEN _given THEN train_executed_flops / (n_gpus * peak_flops_per_s * assumed_mfu) "
                      "ELSE tokens / (_sequences_per_gpu * n_gpus * seq_len) * step_time_s END"),
     ("gpu_time_s", "train_time_s * n_gpus"),
     ("cost_usd", "gpu_time_s / 3600.0 * gpu_cloud_usd_per_hour"),
     ("energy_j", "gpu_tdp_w * n_gpus * train_time_s * pue"),
     ("energy_usd", "energy_j / 3600000.0 * usd_per_kwh"),
-    ("train_mfu", "CASE WHEN _given THEN assumed_mfu * train_flops / train_hardware_flops ELSE predicted_mfu END"),
+    ("train_mfu", "CASE WHEN _given THEN assumed_mfu * train_flops / train_executed_flops ELSE predicted_mfu END"),
     ("train_hfu", "CASE WHEN _given THEN assumed_mfu ELSE predicted_hfu END"),
 )
 
 
 _SWEEPS = """CREATE TABLE IF NOT EXISTS sweeps (
-    sweep_id INTEGER PRIMARY KEY, name VARCHAR UNIQUE NOT NULL, description VARCHAR, spec_path VARCHAR,
+    sweep_id BIGINT PRIMARY KEY, name VARCHAR UNIQUE NOT NULL, description VARCHAR, spec_path VARCHAR,
     spec VARCHAR, axes VARCHAR, catalogs VARCHAR, tsize_version VARCHAR, created_at TIMESTAMP,
     points BIGINT, seconds DOUBLE)"""
 
@@ -159,21 +173,37 @@ def _schema_sql() -> list[str]:
 _LOCK = re.compile(r"lock", re.IGNORECASE)
 
 
-def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: float = 30.0):
-    """A DuckDB connection; waits while another process holds the file, then fails with one clear line."""
+#: DuckDB settings of a ``tsize query`` connection: nothing outside the store file is read or written
+#: (no files, no ATTACH, no extensions installed or loaded), and no setting can be changed afterwards.
+SANDBOX = {"enable_external_access": False, "autoinstall_known_extensions": False,
+           "autoload_known_extensions": False, "allow_community_extensions": False, "lock_configuration": True}
+
+
+def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: float = 30.0,
+            sandbox: bool = False):
+    """A DuckDB connection; waits while another process holds the file, then fails with one clear line.
+
+    ``sandbox=True`` (read-only): DuckDB locked down by :data:`SANDBOX`, for SQL a user typed.
+    """
     path = db_path(path)
-    if read_only and not path.exists():
-        raise TsizeError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
-    if not read_only:
+    _check_wait(wait_s)
+    if read_only:
+        if not path.exists():
+            raise TsizeError(f"no results database at {path}; run 'tsize sweep SPEC' first (or give --db)")
+        if path.is_dir() or not path.is_file():
+            raise TsizeError(f"{path} is not a results database (it is a directory or a device); give --db FILE")
+    else:
         path.parent.mkdir(parents=True, exist_ok=True)
+    config = {"memory_limit": MEMORY_LIMIT, **(SANDBOX if sandbox else {})}
     deadline = time.monotonic() + wait_s
     while True:
         try:
-            con = duckdb.connect(str(path), read_only=read_only)
+            con = duckdb.connect(str(path), read_only=read_only, config=dict(config))
             break
         except duckdb.IOException as exc:
             if not _LOCK.search(str(exc)):
-                raise TsizeError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
+                raise TsizeError(f"cannot open {path}: not a readable DuckDB file ({str(exc).splitlines()[0]}); "
+                                 f"tsize leaves it alone: move it away or give another --db file") from None
             if time.monotonic() > deadline:
                 holder = re.search(r"PID (\d+)", str(exc))
                 who = f" (process {holder.group(1)})" if holder else ""
@@ -182,8 +212,8 @@ def connect(path: str | Path | None = None, *, read_only: bool = False, wait_s: 
             time.sleep(0.2)
         except duckdb.Error as exc:
             raise TsizeError(f"cannot open {path}: {str(exc).splitlines()[0]}") from None
-    con.execute("SET preserve_insertion_order = false")
-    con.execute(f"SET memory_limit = '{MEMORY_LIMIT}'")
+    if not sandbox:
+        con.execute("SET preserve_insertion_order = false")
     return con
 
 
@@ -193,6 +223,11 @@ def view_sql() -> list[str]:
     return [s for s in _schema_sql() if s.startswith("CREATE OR REPLACE VIEW")]
 
 
+def _check_wait(wait_s: float) -> None:
+    if isinstance(wait_s, bool) or not isinstance(wait_s, (int, float)) or not 0 <= wait_s <= MAX_WAIT_S:
+        raise TsizeError(f"--wait {wait_s!r} is out of range; valid: 0 to {MAX_WAIT_S:g} seconds")
+
+
 def schema_fingerprint() -> str:
     """A short hash of the tables and views this version of tsize writes."""
     import hashlib
@@ -200,20 +235,133 @@ def schema_fingerprint() -> str:
     return hashlib.sha256("\n".join(_schema_sql()).encode()).hexdigest()[:16]
 
 
-def ensure_schema(con, path: Path | str = "the database") -> None:
-    """Create the tables and views, or check that an existing file has exactly this layout."""
-    tables = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+#: Tables and views a tsize store holds (any version): a file holding only these and no sweep is half-made.
+_TSIZE_NAMES = {"tsize_schema", "sweeps", "results", "fleet_options", *TIERS}
+
+
+def _state(con) -> tuple[str, str]:
+    """(state, detail) of an open file: "current", "new" (nothing stored: empty, or half-created by tsize),
+    "older" (a tsize store in another layout; detail: the version) or "foreign" (detail: table names)."""
+    names = {row[0] for row in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+    if not names:
+        return "new", ""
+    foreign = sorted(names - _TSIZE_NAMES)
+    if foreign:
+        return "foreign", ", ".join(foreign[:5])
     found = (con.execute("SELECT fingerprint, tsize_version FROM tsize_schema").fetchall()
-             if "tsize_schema" in tables else [])
-    if (found and found[0][0] != schema_fingerprint()) or (not found and tables):
-        writer = f"tsize {found[0][1]}" if found else "another program or an earlier tsize"
-        raise TsizeError(f"{path} holds results in another layout (written by {writer}); "
-                         f"write to a new --db file, or move this one away")
-    con.execute("CREATE TABLE IF NOT EXISTS tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
-    for statement in _schema_sql():
-        con.execute(statement)
-    if not found:
-        con.execute("INSERT INTO tsize_schema VALUES (?, ?)", [schema_fingerprint(), __version__])
+             if "tsize_schema" in names else [])
+    if found and found[0][0] == schema_fingerprint():
+        return "current", ""
+    stored = con.execute("SELECT count(*) FROM sweeps").fetchall()[0][0] if "sweeps" in names else 0
+    if not found and not stored:
+        return "new", ""  # a creation that was interrupted before its version record: nothing to lose
+    return "older", (found[0][1] if found else "an earlier version")
+
+
+def ensure_schema(con, path: Path | str = "the database") -> None:
+    """Check that an open file holds a tsize store of exactly this layout; one clear line otherwise."""
+    state, detail = _state(con)
+    if state == "current":
+        return
+    if state == "new":
+        raise TsizeError(f"{path} holds no tsize results yet; write a sweep into it first (tsize sweep SPEC)")
+    if state == "foreign":
+        raise TsizeError(f"{path} is a DuckDB file with tables tsize did not write ({detail}); tsize leaves it "
+                         f"alone: give another --db file")
+    raise TsizeError(f"{path} holds results in another layout (written by tsize {detail}); keep it for that "
+                     f"version and write to a new --db file, or move this one away")
+
+
+def _create(path: Path) -> None:
+    """Write a new, empty store to ``path``: schema and version record built in a temporary file that
+    appears under ``path`` only when complete (a hard link, so a store another process created meanwhile
+    is never replaced). A kill at any moment leaves either no file or a complete one."""
+    _remove_stale_temporaries(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.creating")
+    for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+        leftover.unlink(missing_ok=True)
+    try:
+        con = duckdb.connect(str(tmp), config={"memory_limit": MEMORY_LIMIT})
+        try:
+            con.execute("BEGIN TRANSACTION")
+            con.execute("CREATE TABLE tsize_schema (fingerprint VARCHAR, tsize_version VARCHAR)")
+            for statement in _schema_sql():
+                con.execute(statement)
+            con.execute("INSERT INTO tsize_schema VALUES (?, ?)", [schema_fingerprint(), __version__])
+            con.execute("COMMIT")
+            con.execute("CHECKPOINT")
+        finally:
+            con.close()
+        _fsync(tmp)
+        if path.exists():  # an empty or half-created file (checked by the caller): replace it
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if another process created the store meanwhile: keep theirs
+            except FileExistsError:
+                pass
+            except OSError:  # a file system without hard links
+                if not path.exists():
+                    os.replace(tmp, path)
+        _fsync(path.parent)
+    finally:
+        for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+            leftover.unlink(missing_ok=True)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # directories cannot be fsynced on some systems
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Delete the temporary files of creations whose process is gone (killed mid-creation)."""
+    for leftover in path.parent.glob(f".{path.name}.*.creating*"):
+        pid = leftover.name[len(path.name) + 2:].split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            leftover.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def open_for_write(path: str | Path | None = None, *, wait_s: float = 30.0):
+    """A read-write connection to a store of this layout, creating the store (crash-safely) when the file
+    is missing, empty, or holds nothing but an interrupted creation."""
+    path = db_path(path)
+    _check_wait(wait_s)
+    if path.is_dir():
+        raise TsizeError(f"--db {path} is a directory; give a file name (e.g. {path / 'tsize.duckdb'})")
+    if path.exists() and not path.is_file():
+        raise TsizeError(f"--db {path} is not a regular file (a device or a pipe); give a file name")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temporaries(path)
+    if not path.exists() or path.stat().st_size == 0:
+        _create(path)
+    con = connect(path, wait_s=wait_s)
+    try:
+        state, _ = _state(con)
+        if state == "new":
+            con.close()
+            _create(path)
+            con = connect(path, wait_s=wait_s)
+        ensure_schema(con, path)
+    except BaseException:
+        con.close()
+        raise
+    return con
 
 
 # ---------------------------------------------------------------------------
@@ -257,16 +405,15 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
     """
     from tsize.frames import Progress
 
+    if isinstance(chunk_points, bool) or not isinstance(chunk_points, int) or not 1 <= chunk_points <= 2**30:
+        raise TsizeError(f"--chunk-points {chunk_points!r} is out of range; valid: 1 to {2**30}")
     grid = spec.grid()
-    for tier in TIERS:
-        if grid.tier_size(tier) >= 2**31:
-            raise TsizeError(f"{spec.path}: the {tier} tier has {grid.tier_size(tier):,} rows; the store keys "
-                             f"tiers with 32-bit integers (at most {2**31 - 1:,})")
+    if grid.size > MAX_POINTS:
+        raise TsizeError(f"{spec.path}: the grid has {grid.size:,} points; a sweep stores at most {MAX_POINTS:,}")
     started = time.perf_counter()
-    con = connect(path, wait_s=wait_s)
+    con = open_for_write(path, wait_s=wait_s)
     bar = Progress(grid.size, f"sweep {spec.name}", enabled=progress)
     try:
-        ensure_schema(con, db_path(path))
         _remove_orphans(con)
         sweep_id = con.execute("SELECT coalesce(max(sweep_id), 0) + 1 FROM sweeps").fetchall()[0][0]
         fits = 0
@@ -362,12 +509,75 @@ class _Writer:
 # reading
 
 
-def query(sql: str, *, path: str | Path | None = None, wait_s: float = 30.0):
-    """Run SQL read-only against the store; returns a Polars frame. Statements that write fail."""
-    con = connect(path, read_only=True, wait_s=wait_s)
+#: Statement types ``tsize query`` runs: SELECT (with CTEs, windows, QUALIFY, DESCRIBE, SHOW, SUMMARIZE...)
+#: and EXPLAIN. Anything else (ATTACH, COPY, EXPORT, SET, PRAGMA, CALL, CHECKPOINT, VACUUM, CREATE...) is refused.
+QUERY_STATEMENTS = ("SELECT", "EXPLAIN")
+#: DuckDB column types Polars reads and every output format writes; others become DuckDB's text for them.
+_PLAIN_TYPES = {"boolean", "tinyint", "smallint", "integer", "bigint", "hugeint", "utinyint", "usmallint",
+                "uinteger", "ubigint", "uhugeint", "float", "double", "decimal", "varchar", "uuid", "enum"}
+_OPAQUE = re.compile(r"\b(UNION|INTERVAL|BIGNUM|BIT|VARIANT|GEOMETRY)\b")
+
+
+def check_statement(con, sql: str) -> None:
+    """Refuse anything but one SELECT or EXPLAIN statement (see ``QUERY_STATEMENTS``)."""
     try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise TsizeError(f"query failed: {str(exc).splitlines()[0]}") from None
+    if len(statements) != 1:
+        raise TsizeError(f"give one SQL statement, got {len(statements)}")
+    kind = statements[0].type.name
+    if kind not in QUERY_STATEMENTS:
+        words = statements[0].query.split(None, 1)
+        typed = words[0].upper() if words and words[0].isalpha() else kind  # CHECKPOINT parses as a CALL
+        raise TsizeError(f"tsize query runs read-only SELECT statements; got {typed} "
+                         f"(valid: {', '.join(QUERY_STATEMENTS)}; tables: results, sweeps, fleet_options, ...)")
+
+
+def _portable(relation, form: str):
+    """``relation`` with the columns ``form`` cannot hold cast in DuckDB (never in Python).
+
+    ``frame``/``parquet``: types Polars cannot import (UNION, INTERVAL, BIGNUM, BIT, VARIANT, anywhere in a
+    nested type) become text. ``csv``/``table``: every column that is not a number, boolean or string becomes
+    DuckDB's text for it (lists, structs, BLOBs, dates and infinities included). ``json``: one column,
+    ``json``, holding each row as DuckDB's JSON object text (``to_json``), NaN and infinities as null.
+    """
+    def quoted(name: str) -> str:
+        return '"' + name.replace('"', '""') + '"'
+
+    if form == "json":
+        fields = []
+        for name, kind in zip(relation.columns, relation.types):
+            q = quoted(name)
+            value = f"CASE WHEN isfinite({q}) THEN {q} END" if kind.id in ("float", "double") else q
+            fields.append(f"{q} := {value}")
+        return relation.project(f"to_json(struct_pack({', '.join(fields)}))::VARCHAR AS json")
+    columns = []
+    for name, kind in zip(relation.columns, relation.types):
+        q = quoted(name)
+        if form in ("csv", "table") and kind.id not in _PLAIN_TYPES:
+            columns.append(f"CAST({q} AS VARCHAR) AS {q}")
+        elif _OPAQUE.search(str(kind)):
+            columns.append(f"CAST({q} AS VARCHAR) AS {q}")
+        else:
+            columns.append(q)
+    return relation.project(", ".join(columns)) if columns else relation
+
+
+def query(sql: str, *, path: str | Path | None = None, wait_s: float = 30.0, form: str = "frame"):
+    """Run one SELECT read-only against the store, in DuckDB's sandbox; returns a Polars frame.
+
+    The store is opened read-only with :data:`SANDBOX` (no file outside it, no ATTACH, no extension
+    loading, settings locked) and only ``QUERY_STATEMENTS`` run. ``form`` ("frame", "csv", "table",
+    "json", "parquet") converts the columns that form cannot hold (see ``_portable``).
+    """
+    con = connect(path, read_only=True, wait_s=wait_s, sandbox=True)
+    try:
+        check_statement(con, sql)
         relation = con.sql(sql)
-        return pl.DataFrame() if relation is None else pl.from_arrow(relation.to_arrow_table())
+        if relation is None:
+            return pl.DataFrame()
+        return pl.from_arrow(_portable(relation, form).to_arrow_table())
     except duckdb.Error as exc:
         raise TsizeError(f"query failed: {str(exc).splitlines()[0]}") from None
     finally:

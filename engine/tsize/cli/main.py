@@ -164,15 +164,20 @@ def _sweep(args: argparse.Namespace) -> int:
 @command("query")
 def _query(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
+    from tsize.cli.output import check_output, write_frame
 
-    frame = api.query(args.sql, file=args.file, path=args.db, wait_s=args.wait)
-    write_frame(frame, args.format, args.output, title=None, console=fmt.console())
+    if args.output:  # refuse before running the query
+        check_output(args.output, store=api.store_path(args.db), force=args.force)
+    frame = api.query(args.sql, file=args.file, path=args.db, wait_s=args.wait, form=args.format)
+    write_frame(frame, args.format, args.output, title=None, console=fmt.console(), store=api.store_path(args.db),
+                force=args.force)
     return 0
 
 
 @command("sweeps")
 def _sweeps(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
+    from tsize.cli.output import write_frame
 
     write_frame(api.sweeps(args.db), "table", None, title="stored sweeps", console=fmt.console())
     return 0
@@ -259,35 +264,6 @@ def _bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def write_frame(frame, fmt_name: str, output: str | None, *, title: str | None, console, max_rows: int = 200):
-    """Print or save a Polars frame as a table, CSV, JSON or Parquet."""
-    if fmt_name == "parquet" and not output:
-        raise TsizeError("--format parquet needs --output FILE")
-    if output:
-        from pathlib import Path
-
-        Path(output).parent.mkdir(parents=True, exist_ok=True)
-        {"csv": frame.write_csv, "json": frame.write_json, "parquet": frame.write_parquet,
-         "table": frame.write_csv}[fmt_name](output)
-        print(f"{frame.height:,} rows -> {output}", file=sys.stderr)
-        return
-    if fmt_name == "csv":
-        sys.stdout.write(frame.write_csv())
-    elif fmt_name == "json":
-        sys.stdout.write(frame.write_json() + "\n")
-    else:
-        from rich.table import Table
-
-        table = Table(title=title, title_justify="left")
-        for column in frame.columns:
-            table.add_column(column, justify="right" if frame.schema[column].is_numeric() else "left")
-        for row in frame.head(max_rows).iter_rows():
-            table.add_row(*("-" if v is None else (f"{v:.6g}" if isinstance(v, float) else str(v)) for v in row))
-        console.print(table)
-        if frame.height > max_rows:
-            console.print(f"({frame.height:,} rows, {max_rows} shown; use --format csv or --output FILE for all)")
-
-
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="tsize", description="Transformer sizing and GPU-fleet planning.")
     parser.add_argument("--version", action="version", version=f"tsize {api.__version__}")
@@ -330,13 +306,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("query", help="run read-only SQL against the store",
                        description="Run SQL read-only against the store (tables: results, sweeps), or against a "
-                                   "sweep's Parquet dataset when --db names its directory; statements that would "
-                                   "change it fail and change nothing. "
+                                   "sweep's Parquet dataset when --db names its directory. One SELECT (or EXPLAIN); DuckDB "
+                                   "is sandboxed: no other file, no ATTACH, no settings. "
                                    "Example: tsize query \"SELECT count(*) FROM results\"")
     p.add_argument("sql", nargs="?", default=None, help="SQL statement")
     p.add_argument("--file", default=None, help="read the SQL from a file")
     _db(p, "; or a Parquet dataset directory (tsize sweep --format parquet)")
     _output_format(p)
+    p.add_argument("--force", action="store_true", help="let --output overwrite an existing file")
     _wait(p)
 
     p = sub.add_parser("chart", help="chart fleet or serving options from the store (pareto, fleet, breakdown, serving)",

@@ -47,6 +47,9 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
                   f"heads={m['n_head']}  kv_heads={m['n_kv_head']}  head_dim={m['head_dim']}  d_ff={m['d_ff']}  "
                   f"V={m['vocab_size']}  n_ctx={m['n_ctx']}"
                   + (f"  experts={m['n_experts']} top_k={m['top_k']}" if m["n_experts"] > 1 else ""))
+    if report["default_seq_len"]:
+        console.print(f"T={T}: the default sequence length, min(n_ctx, {report['default_seq_len']}) "
+                      f"(give --seq-len to change)")
     console.print(f"B={B} T={T} precision={recipe['id']} ({recipe['description']}); optimizer={p['optimizer']}; "
                   f"attention={p['attention']}; dropout={p['dropout']}; recompute={p['recompute']}; "
                   f"gpu={gpu['name']} x {p['n_gpus']}")
@@ -154,8 +157,9 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
                       f"other GPUs in the table above")
 
     # 8. training compute
-    console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])}; "
-                  f"executed with recompute={p['recompute']}: {fmt.flop(p['train_hardware_flops'])}; "
+    console.print(f"[bold]Training compute[/] for {p['tokens']:.4g} tokens: 6ND = {fmt.flop(p['train_flops'])} "
+                  f"(convention, attention not counted); executed at T={T} with recompute={p['recompute']}, "
+                  f"attention included: {fmt.flop(p['train_executed_flops'])}; "
                   f"8ND (full recomputation) = {fmt.flop(p['train_flops_full_recompute'])}")
     if _finite(p["step_time_s"]):
         console.print(step_breakdown_table(p))

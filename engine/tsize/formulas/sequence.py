@@ -8,14 +8,20 @@ from __future__ import annotations
 
 import numpy as np
 
+#: T when the seq_len axis says 0: the model's context, capped at this many tokens [tokens] (a newcomer expects a
+#: training length, not Mistral-Nemo's 1,024,000 positions).
+DEFAULT_SEQ_LEN = 4096
 
-def effective_seq_len(*, seq_len, n_ctx):
-    """Sequence length actually used [tokens]: ``seq_len``, or ``n_ctx`` where ``seq_len`` is 0.
+
+def effective_seq_len(*, seq_len, n_ctx, default_cap=DEFAULT_SEQ_LEN):
+    """Sequence length actually used [tokens]: ``seq_len``, or ``min(n_ctx, default_cap)`` where ``seq_len`` is 0.
 
     >>> int(effective_seq_len(seq_len=0, n_ctx=1024)), int(effective_seq_len(seq_len=128, n_ctx=1024))
     (1024, 128)
+    >>> int(effective_seq_len(seq_len=0, n_ctx=131072))
+    4096
     """
-    return np.where(np.asarray(seq_len) > 0, seq_len, n_ctx)
+    return np.where(np.asarray(seq_len) > 0, seq_len, np.minimum(n_ctx, default_cap))
 
 
 def seq_len_ok(*, seq_len, n_ctx, learned_positions):

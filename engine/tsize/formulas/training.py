@@ -48,6 +48,22 @@ def hardware_flops(*, params, tokens, recompute, n_layer, n_head, head_dim, seq_
     return _f(tokens) * (6 * _f(params) + (r == 2) * 2 * _f(params) + (r == 1) * attention)
 
 
+def executed_flops(*, tokens, forward_per_token, attention_per_token, recompute):
+    """FLOPs executed to train on ``tokens``, attention included [FLOP].
+
+    ``D * (3*F + (r == 2)*F + (r == 1)*A)``: forward ``F`` and backward
+    ``2*F`` per token (Kaplan et al. 2020, sec. 2.1), plus the forward run
+    again in backward, in full (``recompute == 2``) or only its attention core
+    ``A`` (``recompute == 1``, Korthikanti et al. 2022, sec. 4). ``F`` counts
+    every matmul of one token's forward pass, attention scores and values over
+    its causal context included, so at long sequences it exceeds ``2*N``
+    (the ``6*N*D`` convention ignores attention).
+    """
+    r = np.asarray(recompute)
+    f = _f(forward_per_token)
+    return _f(tokens) * (3 * f + (r == 2) * f + (r == 1) * _f(attention_per_token))
+
+
 def time_s(*, flops, peak_flops_per_s, mfu, n_gpus):
     """Wall-clock time to execute ``flops`` [s]: ``flops / (n * peak * mfu)``."""
     return _f(flops) / (_f(n_gpus) * peak_flops_per_s * mfu)
