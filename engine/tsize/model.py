@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -264,16 +263,10 @@ def from_fields(values: dict[str, Any], *, where: str = "model", strict_heads: b
 
 def from_toml(path: str | Path) -> ModelConfig:
     """Load one model from a TOML file holding a ``[model]`` table (same fields as the catalog)."""
-    from tsize.paths import read_text
+    from tsize.paths import read_toml
 
     path = Path(path)
-    text = read_text(path, "model file")
-    try:
-        data = tomllib.loads(text)
-    except RecursionError:
-        raise TsizeError(f"{path}: malformed TOML: nested too deeply") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TsizeError(f"{path}: malformed TOML: {exc}") from None
+    data, _ = read_toml(path, "model file")
     entry = data.get("model")
     if not isinstance(entry, dict):
         raise TsizeError(f"{path}: expected one [model] table with the catalog's fields")

@@ -7,7 +7,9 @@ not as "not found".
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+from typing import Any
 
 from tsize.errors import TsizeError
 
@@ -31,3 +33,14 @@ def read_text(path: str | Path, what: str) -> str:
         return p.read_text(encoding="utf-8")
     except UnicodeDecodeError as exc:
         raise TsizeError(f"{what} {str(p)!r} is not UTF-8 text (bad byte at offset {exc.start})") from None
+
+
+def read_toml(path: str | Path, what: str) -> tuple[dict[str, Any], str]:
+    """A regular UTF-8 TOML file, parsed, and its text; one-line TsizeError when it is not well-formed."""
+    text = read_text(path, what)
+    try:
+        return tomllib.loads(text), text
+    except RecursionError:
+        raise TsizeError(f"{path}: malformed TOML: nested too deeply") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise TsizeError(f"{path}: malformed TOML: {exc}") from None

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import math
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -66,16 +65,10 @@ def load(source: str | Path | dict[str, Any]) -> Spec:
         import json
 
         return parse(source, where="spec", base=Path.cwd(), text=json.dumps(source, default=str, indent=1))
-    from tsize.paths import read_text
+    from tsize.paths import read_toml
 
     path = Path(source)
-    text = read_text(path, "sweep spec")
-    try:
-        data = tomllib.loads(text)
-    except RecursionError:
-        raise TsizeError(f"{path}: malformed TOML: nested too deeply") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise TsizeError(f"{path}: malformed TOML: {exc}") from None
+    data, text = read_toml(path, "sweep spec")
     return parse(data, where=str(path), base=path.parent, text=text)
 
 
