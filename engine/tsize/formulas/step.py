@@ -242,17 +242,34 @@ def dp_hidden_time_s(*, zero_stage, stage_compute_s, stage_layers, backward_s, r
 
 def exposed_time_s(*, comm_s, hidden_s, repeats):
     """Communication left exposed [s]: ``max(t_comm - t_hidden, 0) * r``, ``r`` times per step."""
-    return np.multiply(np.maximum(np.subtract(comm_s, hidden_s), 0.0), repeats)
+    exposed = np.subtract(comm_s, hidden_s)
+    if not isinstance(exposed, np.ndarray):  # 0-d inputs give a scalar
+        return np.maximum(exposed, 0.0) * repeats
+    np.maximum(exposed, 0.0, out=exposed)
+    return _multiply(exposed, repeats)
 
 
-def _accumulate(total, part):
-    """``total + part``, in place when ``total`` already has the broadcast shape."""
+def _owns_shape(total, part):
+    """Whether ``total`` (an array) already has the broadcast shape and dtype of ``total`` and ``part``."""
     shape = np.shape(part)
-    if (isinstance(total, np.ndarray) and total.dtype == np.result_type(total, part) and len(shape) <= total.ndim
-            and all(p in (1, t) for p, t in zip(shape[::-1], total.shape[::-1]))):
-        total += part
+    return (isinstance(total, np.ndarray) and total.dtype == np.result_type(total, part) and len(shape) <= total.ndim
+            and all(p in (1, t) for p, t in zip(shape[::-1], total.shape[::-1])))
+
+
+def _multiply(total, part):
+    """``total * part``, in place when ``total`` already has the broadcast shape (no temporary)."""
+    if _owns_shape(total, part):
+        total *= part
         return total
-    return total + part
+    return total * part
+
+
+def _empty(*arrays):
+    """An empty float64 array of the arrays' broadcast shape (``np.broadcast_shapes`` stops at 32 dimensions)."""
+    shapes = [np.shape(a) for a in arrays]
+    n = max(len(sh) for sh in shapes)
+    padded = [(1,) * (n - len(sh)) + tuple(sh) for sh in shapes]
+    return np.empty(tuple(max(dims) for dims in zip(*padded)))
 
 
 def step_time_s(*, micro_batches, bubble_micro_batches, micro_batch_time_s, dp_exposed_s, optimizer_s):
@@ -262,9 +279,12 @@ def step_time_s(*, micro_batches, bubble_micro_batches, micro_batch_time_s, dp_e
     then the exposed data-parallel traffic and the optimizer update
     (Narayanan et al. 2021 sec. 2.2).
     """
-    step = np.multiply(np.add(micro_batches, bubble_micro_batches), micro_batch_time_s)
-    step = _accumulate(step, dp_exposed_s)
-    return _accumulate(step, optimizer_s)
+    per_step = np.add(micro_batches, bubble_micro_batches)
+    step = _empty(per_step, micro_batch_time_s, dp_exposed_s, optimizer_s)
+    np.multiply(per_step, micro_batch_time_s, out=step)
+    step += dp_exposed_s
+    step += optimizer_s
+    return step
 
 
 def steps_per_s(*, step_time_s):
