@@ -145,3 +145,26 @@ def test_iteration_time_infinity_is_refused():
     """Issue 10: --iter-time inf printed 'in inf s'."""
     with pytest.raises(ValueError, match=r"iter_time_s inf is not a finite number"):
         size("gpt2", iter_time_s=math.inf)
+
+
+#: Issue 11's step-time outputs and the formula function each one's reference must name.
+STEP_TIME_FORMULAS = {
+    "micro_batches": "pipeline.micro_batches", "batch_divides": "pipeline.batch_divides",
+    "interleave_divides": "pipeline.interleave_divides", "stage_compute_time_s": "step.stage_compute_time_s",
+    "stage_tp_comm_time_s": "step.stage_tp_comm_time_s", "stage_pp_comm_time_s": "step.stage_pp_comm_time_s",
+    "compute_time_s": "step.stage_compute_time_s", "tp_comm_time_s": "step.stage_tp_comm_time_s",
+    "pp_comm_time_s": "step.stage_pp_comm_time_s", "pp_bubble_time_s": "pipeline.bubble_time_s",
+    "dp_comm_exposed_time_s": "step.exposed_time_s", "optimizer_time_s": "compute.optimizer_bytes",
+    "step_time_s": "step.step_time_s", "pp_bubble_fraction": "pipeline.bubble_fraction",
+    "predicted_mfu": "step.predicted_utilisation", "predicted_hfu": "step.predicted_utilisation",
+    "tokens_per_s_per_gpu": "step.tokens_per_s_per_gpu", "train_time_s": "step.train_time_s",
+    "train_mfu": "step.predicted_utilisation", "train_hfu": "step.predicted_utilisation",
+}
+
+
+@pytest.mark.parametrize("name,formula", STEP_TIME_FORMULAS.items())
+def test_step_time_outputs_name_their_formula_function(name, formula):
+    module, function = formula.split(".")
+    assert (module, function) in {(m, n) for m, n, _ in FORMULAS}
+    reference = output(name).reference
+    assert f"{module}.py" in reference and re.search(rf"\b{function}\b", reference), reference

@@ -19,7 +19,7 @@ from collections.abc import Mapping
 import numpy as np
 
 from tsize.formulas import (activations, comm, compute, flops, memory, parallel, params, pipeline, sequence,
-                            serving, training)
+                            serving, step, training)
 from tsize.registry import OUTPUT_NAMES, PRECISION_BITS
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
@@ -233,18 +233,11 @@ def _runs(x, s, out) -> None:
 
 def _forward_per_token(x, T):
     """Forward matmul FLOPs per token of a sequence of ``T`` tokens, attention causal, and its attention core."""
-    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
-    t = np.asarray(T, dtype=np.float64)
-    scores = flops.attention_scores(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
-    values = flops.attention_values(batch_size=1, seq_len=t, n_head=H, head_dim=hd, causal=True)
-    layer = flops.layer(qkv=flops.qkv(tokens=t, d_model=d, n_head=H, n_kv_head=K, head_dim=hd),
-                        attention_scores=scores, attention_values=values,
-                        attention_out=flops.attention_out(tokens=t, d_model=d, n_head=H, head_dim=hd),
-                        mlp=flops.mlp(tokens=t, d_model=d, d_ff=x["d_ff"], gated_mlp=x["gated_mlp"], top_k=x["top_k"]),
-                        router=flops.router(tokens=t, d_model=d, n_experts=x["n_experts"]))
-    forward = flops.forward(layer=layer, n_layer=L, lm_head=flops.lm_head(tokens=t, d_model=d,
-                                                                           vocab_size=x["vocab_size"]))
-    return forward / t, np.asarray(L, dtype=np.float64) * (scores + values) / t
+    shape = dict(seq_len=T, n_layer=x["n_layer"], n_head=x["n_head"], head_dim=x["head_dim"])
+    return (flops.forward_per_token(d_model=x["d_model"], n_kv_head=x["n_kv_head"], d_ff=x["d_ff"],
+                                    gated_mlp=x["gated_mlp"], top_k=x["top_k"], n_experts=x["n_experts"],
+                                    vocab_size=x["vocab_size"], **shape),
+            flops.attention_per_token(**shape))
 
 
 def _placements(x, s, out) -> None:
@@ -471,80 +464,66 @@ def _times(x, s, out) -> None:
     sends. Add the bubble, the exposed data-parallel / ZeRO traffic and the
     optimizer step. See README, "Step time".
     """
-    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
-    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    L, d, H, hd = x["n_layer"], x["d_model"], x["n_head"], x["head_dim"]
     B, T = x["batch_size"], s["T"]
     tp, pp, v, zero, rc = x["tp"], x["pp"], x["interleave"], x["zero_stage"], np.asarray(x["recompute"])
-    flash, gated = np.asarray(x["flash"]), x["gated_mlp"]
-    t = np.asarray(tp, dtype=np.float64)
+    flash = np.asarray(x["flash"])
     a = np.asarray(x["compute_bits"], dtype=np.float64) / 8
     sm = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
-    rate, bw, eta = x["matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"]
+    gpu = dict(matmul_flops_per_s=x["matmul_flops_per_s"], hbm_bytes_per_s=x["hbm_bytes_per_s"],
+               hbm_efficiency=x["hbm_efficiency"])
     tokens = np.asarray(B, dtype=np.float64) * T
 
-    def gemm(rows, cols, inner, count=1.0):
-        """``count`` GEMMs [rows x inner] @ [inner x cols] on this GPU [s]."""
-        return compute.gemm_time_s(flops=2 * rows * cols * inner, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
-                                   hbm_efficiency=eta, count=count,
-                                   bytes=compute.gemm_bytes(m=rows, n=cols, k=inner, bytes_per_element=a))
-
     def hbm(n_bytes):
-        return compute.memory_time_s(bytes=n_bytes, hbm_bytes_per_s=bw, hbm_efficiency=eta)
+        return compute.memory_time_s(bytes=n_bytes, hbm_bytes_per_s=gpu["hbm_bytes_per_s"],
+                                     hbm_efficiency=gpu["hbm_efficiency"])
 
-    # one block, one micro-batch: GEMMs split tp ways (Megatron column/row parallel), experts k of E per token
-    expert_tokens = tokens * k / E
-    linear = (gemm(tokens, (H + 2 * np.asarray(K)) * hd / t, d) + gemm(tokens, d, H * np.asarray(hd) / t)
-              + gemm(expert_tokens, f * (1 + np.asarray(gated)) / t, d, E) + gemm(expert_tokens, d, f / t, E)
-              + (np.asarray(E) > 1) * gemm(tokens, E, d))
-    # attention core Q@K^T and P@V, each one batched GEMM over B*H/tp heads: naive writes the T x T scores and
-    # reads the probabilities back through HBM; flash keeps them on chip, skips the causal half, backward 2.5x
-    heads = np.asarray(B, dtype=np.float64) * H / t
-    naive = 1 - flash
-    attn_flops = 2.0 * heads * T * T * hd * np.where(flash == 1, 0.5, 1.0)
-    attn_bytes = heads * a * (3.0 * T * hd + naive * T * T)  # Q and K (or V and O) plus the matrix
-    attn_fwd = 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=rate,
-                                       hbm_bytes_per_s=bw, hbm_efficiency=eta)
-    attn_bwd = attn_fwd * np.where(flash == 1, 2.5, 2.0)
-    elementwise = dict(d_model=d, d_ff=f * np.asarray(k), gated_mlp=gated, act_bytes=a, residual_bytes=s["r_bytes"],
-                       tp=tp, sequence_parallel=x["sequence_parallel"], softmax_bytes=sm, flash=flash,
-                       dropout=x["dropout"], attention_elements=np.asarray(B, dtype=np.float64) * H * T * T)
+    # one block, one micro-batch, one GPU
+    linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=H, n_kv_head=x["n_kv_head"], head_dim=hd,
+                                      d_ff=x["d_ff"], gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
+                                      top_k=x["top_k"], tp=tp, act_bytes=a, **gpu)
+    attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=hd, tp=tp, act_bytes=a,
+                                          flash=flash, **gpu)
+    attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
+    elementwise = dict(d_model=d, d_ff=x["d_ff"] * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
+                       residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],
+                       softmax_bytes=sm, flash=flash, dropout=x["dropout"],
+                       attention_elements=np.asarray(B, dtype=np.float64) * H * T * T)
     mem_fwd = hbm(compute.layer_elementwise_bytes(tokens=tokens, **elementwise))
     mem_attn = hbm(compute.layer_elementwise_bytes(tokens=0.0, **elementwise))
-    fwd = linear + attn_fwd + mem_fwd
-    bwd = 2 * linear + attn_bwd + 2 * mem_fwd
-    redo = np.where(rc == 2, fwd, np.where(rc == 1, attn_fwd + mem_attn, 0.0))
-    head = 3 * gemm(tokens, V / t, d) + hbm(3 * tokens * V / t * 4)  # LM head fwd + bwd, fp32 logits and loss
-    stage_layers = np.ceil(np.asarray(L, dtype=np.float64) / pp)
-    compute_mb = stage_layers * (fwd + bwd + redo) + head
+    fwd = step.block_forward_time_s(linear_s=linear, attention_s=attn_fwd, memory_s=mem_fwd)
+    bwd = step.block_backward_time_s(linear_s=linear, attention_backward_s=attn_bwd, memory_s=mem_fwd)
+    redo = step.block_recompute_time_s(recompute=rc, forward_s=fwd, attention_s=attn_fwd, attention_memory_s=mem_attn)
+    head = step.lm_head_time_s(tokens=tokens, vocab_size=x["vocab_size"], d_model=d, tp=tp, act_bytes=a, **gpu)
+    stage_layers = step.stage_layers(n_layer=L, pp=pp)
+    compute_mb = step.stage_compute_time_s(stage_layers=stage_layers, forward_s=fwd, backward_s=bwd,
+                                           recompute_s=redo, lm_head_s=head)
 
-    # tensor parallel: 2 all-reduces forward, 2 backward, 2 more when the forward is recomputed
-    # (sequence parallelism: reduce-scatter + all-gather, the same bytes)
     fabric = dict(scaleup_bytes_per_s=x["scaleup_bytes_per_s"], scaleup_latency_s=x["scaleup_latency_s"],
                   scaleout_bytes_per_s=x["scaleout_bytes_per_s"], scaleout_latency_s=x["scaleout_latency_s"])
     domain = x["scaleup_size"]
     tp_one = comm.hierarchical_time_s(bytes=tokens * d * a, n=tp, kind=2,
                                       local=comm.local_ranks(n=tp, stride=1, domain=domain), **fabric)
-    tp_mb = stage_layers * (4 + 2 * (rc == 2)) * tp_one
-    # pipeline: activations forward and gradients backward per chunk; Megatron's scatter-gather sends 1/tp each
-    inside = np.asarray(tp) * pp <= np.asarray(domain)
-    p2p = comm.p2p_time_s(bytes=tokens * d * a / t, bytes_per_s=np.where(inside, x["scaleup_bytes_per_s"],
-                                                                          x["scaleout_bytes_per_s"]),
-                          latency_s=np.where(inside, x["scaleup_latency_s"], x["scaleout_latency_s"]))
-    pp_mb = (np.asarray(pp) > 1) * 2 * np.asarray(v) * p2p
+    tp_mb = step.stage_tp_comm_time_s(stage_layers=stage_layers, recompute=rc, collective_s=tp_one)
+    send = step.pipeline_send_time_s(bytes=tokens * d * a / np.asarray(tp, dtype=np.float64), tp=tp, pp=pp,
+                                     scaleup_size=domain, **fabric)
+    pp_mb = step.stage_pp_comm_time_s(pp=pp, interleave=v, send_s=send)
 
     # data parallel: per bucket (one block's share), hierarchical over dp ranks tp*pp apart
     dp, m = s["dp"], s["m"]
     local = comm.local_ranks(n=dp, stride=np.asarray(tp) * pp, domain=domain)
     grads = s["p_gpu"] * np.asarray(x["grad_bits"]) / 8
     weights = s["p_gpu"] * np.asarray(x["param_bits"]) / 8
-    buckets = stage_layers
 
     def dp_time(n_bytes, kind):
-        return buckets * comm.hierarchical_time_s(bytes=n_bytes / buckets, n=dp, local=local, kind=kind, **fabric)
+        return step.bucketed_collective_time_s(bytes=n_bytes, buckets=stage_layers, n=dp, local=local, kind=kind,
+                                               **fabric)
 
     z = np.asarray(zero)
-    once = np.where(z == 0, dp_time(grads, 2), dp_time(grads, 1) + dp_time(weights, 1))
-    per_mb = 2 * dp_time(weights, 1) + dp_time(grads, 1)  # ZeRO-3: gather forward and backward, scatter grads
+    grad_scatter, weight_gather = dp_time(grads, 1), dp_time(weights, 1)
+    once = step.dp_comm_once_time_s(zero_stage=z, grad_all_reduce_s=dp_time(grads, 2),
+                                    grad_reduce_scatter_s=grad_scatter, weight_all_gather_s=weight_gather)
+    per_mb = step.zero3_comm_per_micro_batch_s(weight_all_gather_s=weight_gather, grad_reduce_scatter_s=grad_scatter)
     state_params = s["p_gpu"] / np.where(z >= 1, dp, 1.0)
     optimizer = hbm(compute.optimizer_bytes(params=state_params, param_bits=x["param_bits"], grad_bits=x["grad_bits"],
                                             master_bits=x["master_bits"], n_states=x["n_states"],
@@ -555,38 +534,36 @@ def _times(x, s, out) -> None:
     nan = np.where(s["layout_ok"], 0.0, np.nan)
     m_ok = m + nan
     t_mb = compute_mb + tp_mb + pp_mb
-    lag = (np.asarray(pp, dtype=np.float64) - 1) / v  # bubble in micro-batch times, (p-1)/v
-    # exposed data-parallel time: ZeRO-3 traffic hides behind each micro-batch's compute, the gradient
-    # reduction behind the last micro-batch's backward; without overlap all of it is exposed
+    lag = pipeline.bubble_micro_batches(pp=pp, interleave=v)
+    # ZeRO-3 traffic hides behind each micro-batch's compute, the gradient reduction behind the last
+    # micro-batch's backward; without overlap all of it is exposed
     three = z == 3
-    hidden = np.where(three, compute_mb, stage_layers * (bwd + redo)) * np.asarray(x["overlap_grad_reduce"])
+    hidden = step.dp_hidden_time_s(zero_stage=z, stage_compute_s=compute_mb, stage_layers=stage_layers,
+                                   backward_s=bwd, recompute_s=redo, overlap=x["overlap_grad_reduce"])
     comm_dp, mult = np.where(three, per_mb, once), np.where(three, m_ok, 1.0 + nan)
-    opt_s, per_step = optimizer + nan, m_ok + lag
-    # in place from here: one buffer per output, no temporaries the size of the box
-    dp_s = _buffer(comm_dp, hidden, mult)
-    np.subtract(comm_dp, hidden, out=dp_s)
-    np.maximum(dp_s, 0.0, out=dp_s)
-    np.multiply(dp_s, mult, out=dp_s)
-    step = _buffer(per_step, t_mb, dp_s, opt_s)
-    np.multiply(per_step, t_mb, out=step)
-    step += dp_s
-    step += opt_s
-    inv = np.divide(1.0, step)
+    opt_s = optimizer + nan
+    dp_s = step.exposed_time_s(comm_s=comm_dp, hidden_s=hidden, repeats=mult)
+    step_s = step.step_time_s(micro_batches=m_ok, bubble_micro_batches=lag, micro_batch_time_s=t_mb,
+                              dp_exposed_s=dp_s, optimizer_s=opt_s)
+    inv = step.steps_per_s(step_time_s=step_s)
 
-    n = np.asarray(x["n_gpus"], dtype=np.float64)
-    sequences_per_gpu = m * dp * B / n
+    n = x["n_gpus"]
+    sequences_per_gpu = step.sequences_per_gpu(micro_batches=m, dp=dp, batch_size=B, n_gpus=n)
     peak = s["peak_fs"]
-    per_gpu = m * dp / (n * peak)  # micro-batches per GPU per step, over the peak
+    per_gpu = step.micro_batches_per_gpu_peak(micro_batches=m, dp=dp, n_gpus=n, peak_flops_per_s=peak)
     assumed = np.asarray(x["assumed_mfu"], dtype=np.float64)
     given = np.isfinite(assumed)
-    mfu_pred = np.multiply(inv, out["flops_iteration"] * per_gpu)
-    hfu_pred = np.multiply(inv, (out["flops_iteration"] + out["flops_recompute"]) * per_gpu)
+    mfu_pred = step.predicted_utilisation(flops_per_micro_batch=out["flops_iteration"], per_gpu_peak=per_gpu,
+                                          steps_per_s=inv)
+    hfu_pred = step.predicted_utilisation(flops_per_micro_batch=out["flops_iteration"] + out["flops_recompute"],
+                                          per_gpu_peak=per_gpu, steps_per_s=inv)
     if given.all():  # the override everywhere: time, cost and energy do not depend on the layout
         t_train = training.time_s(flops=s["c_exec"], peak_flops_per_s=peak, mfu=assumed, n_gpus=x["n_gpus"])
         train_mfu = training.mfu_at_hfu(hfu=assumed, model_flops=s["c_model"], hardware_flops=s["c_exec"])
         train_hfu = assumed
     else:
-        t_train = x["tokens"] / (sequences_per_gpu * n * T) * step  # steps x step time
+        t_train = step.train_time_s(tokens=x["tokens"], sequences_per_gpu=sequences_per_gpu, n_gpus=n, seq_len=T,
+                                    step_time_s=step_s)
         train_mfu, train_hfu = mfu_pred, hfu_pred
         if given.any():
             t_train = np.where(given, training.time_s(flops=s["c_exec"], peak_flops_per_s=peak, mfu=assumed,
@@ -602,9 +579,11 @@ def _times(x, s, out) -> None:
                                                               batch_size=B),
         interleave_divides=pipeline.interleave_divides(n_layer=L, pp=pp, interleave=v),
         compute_time_s=m_ok * compute_mb, tp_comm_time_s=m_ok * tp_mb, pp_comm_time_s=m_ok * pp_mb,
-        pp_bubble_time_s=lag * t_mb + nan, dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step,
+        pp_bubble_time_s=pipeline.bubble_time_s(pp=pp, interleave=v, micro_batch_time_s=t_mb) + nan,
+        dp_comm_exposed_time_s=dp_s, optimizer_time_s=opt_s, step_time_s=step_s,
         pp_bubble_fraction=pipeline.bubble_fraction(pp=pp, micro_batches=m, interleave=v) + nan,
-        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred, tokens_per_s_per_gpu=sequences_per_gpu * T * inv,
+        predicted_mfu=mfu_pred, predicted_hfu=hfu_pred,
+        tokens_per_s_per_gpu=step.tokens_per_s_per_gpu(sequences_per_gpu=sequences_per_gpu, seq_len=T, steps_per_s=inv),
         train_time_s=t_train, gpu_time_s=gpu_s,
         cost_usd=training.cloud_cost_usd(gpu_hours=training.gpu_hours(gpu_time_s=gpu_s),
                                          usd_per_gpu_hour=x["gpu_cloud_usd_per_hour"]),

@@ -29,3 +29,8 @@ def test_micro_batches_and_flags():
     assert not pipeline.interleave_divides(n_layer=24, pp=4, interleave=5)
     assert pipeline.interleave_activation_factor(pp=4, interleave=2) == pytest.approx(1 + 3 / 8)
     assert pipeline.interleave_activation_factor(pp=4, interleave=1) == 1
+
+
+def test_bubble_micro_batches_hand_worked():
+    # (p - 1) / v: 3 micro-batch times for pp 4, 1.5 with 2 chunks
+    np.testing.assert_array_equal(pipeline.bubble_micro_batches(pp=4, interleave=np.array([1, 2])), [3.0, 1.5])

@@ -101,3 +101,34 @@ def recompute(*, layer, attention_scores, attention_values, n_layer, recompute):
     """
     r = np.asarray(recompute)
     return _f(n_layer) * ((r == 1) * (attention_scores + attention_values) + (r == 2) * layer)
+
+
+def forward_per_token(*, seq_len, n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, top_k, n_experts,
+                      vocab_size):
+    """Forward matmul FLOPs per token of one sequence of ``T`` tokens, attention causal [FLOP/token].
+
+    ``F = (L * (qkv + scores + values + out + mlp + router) + head) / T``
+    with every term for ``B = 1`` (:func:`layer`, :func:`forward`) and causal
+    (halved) attention: the FLOPs a training step executes per token.
+    """
+    t = np.asarray(seq_len, dtype=np.float64)
+    scores = attention_scores(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
+    values = attention_values(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
+    block = layer(qkv=qkv(tokens=t, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim),
+                  attention_scores=scores, attention_values=values,
+                  attention_out=attention_out(tokens=t, d_model=d_model, n_head=n_head, head_dim=head_dim),
+                  mlp=mlp(tokens=t, d_model=d_model, d_ff=d_ff, gated_mlp=gated_mlp, top_k=top_k),
+                  router=router(tokens=t, d_model=d_model, n_experts=n_experts))
+    return forward(layer=block, n_layer=n_layer, lm_head=lm_head(tokens=t, d_model=d_model,
+                                                                  vocab_size=vocab_size)) / t
+
+
+def attention_per_token(*, seq_len, n_layer, n_head, head_dim):
+    """Forward attention-core FLOPs (``Q K^T`` and ``P V``, causal) per token of a ``T``-token sequence [FLOP/token].
+
+    ``L * (scores + values) / T = L * 2 * H * T * hd / T`` (:func:`attention_scores`, causal, ``B = 1``).
+    """
+    t = np.asarray(seq_len, dtype=np.float64)
+    scores = attention_scores(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
+    values = attention_values(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
+    return np.asarray(n_layer, dtype=np.float64) * (scores + values) / t

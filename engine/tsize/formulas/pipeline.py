@@ -57,3 +57,8 @@ def interleave_activation_factor(*, pp, interleave):
     """Activation memory of the interleaved schedule relative to 1F1B [1]: ``1 + (p-1)/(p*v)`` for ``v > 1``."""
     p, v = _f(pp), _f(interleave)
     return np.where(v > 1, 1 + (p - 1) / (p * v), 1.0)
+
+
+def bubble_micro_batches(*, pp, interleave):
+    """Pipeline bubble in micro-batch times per step [1]: ``(p-1)/v`` (Narayanan et al. 2021, sec. 2.2)."""
+    return (_f(pp) - 1) / _f(interleave)
