@@ -281,3 +281,69 @@ def test_vllm_startup_log_llama_3_1_8b(blocks, kv_gib, max_model_len, concurrenc
     request = serving.kv_cache_bytes_per_sequence(tokens=max_model_len, per_token_layer=per_layer, n_layer=32,
                                                   block_size=16)
     assert f"{budget / request:.2f}" == concurrency
+
+
+# -- time: GEMMs per rank, attention, hand-worked ------------------------------------------------------------
+LLAMA_2_7B = dict(d_model=4096, n_head=32, n_kv_head=32, head_dim=128, d_ff=11008, gated_mlp=1)
+
+
+def test_llama_2_7b_gemm_shapes_at_tp2():
+    """Megatron split of one Llama-2-7B block on 2 ranks: QKV 4096 x 3*4096/2, output 2048 x 4096, gate+up
+    4096 x 2*11008/2, down 5504 x 4096. Their weights are half a block's 4*4096^2 + 3*4096*11008 = 202,375,168."""
+    shapes = serving.layer_gemm_shapes(tokens=3, **LLAMA_2_7B, n_experts=1, top_k=1, tp=2)
+    got = [tuple(float(v) for v in s) for s in shapes]
+    assert got[:4] == [(3, 6144, 4096, 1), (3, 4096, 2048, 1), (3, 11008, 4096, 1), (3, 4096, 5504, 1)]
+    assert got[4][3] == 0  # no router
+    assert sum(c * k * n for _, c, k, n in got) == 202_375_168 / 2
+
+
+def test_moe_gemms_run_once_per_expert_touched():
+    """8 experts, top-2: one token touches 2 experts with 1 row each; 4 tokens touch 8 - 8 x 0.75^4 = 5.46875,
+    each with 8 / 5.46875 rows. The router is [tokens x d] @ [d x 8]."""
+    kw = dict(d_model=64, n_head=4, n_kv_head=4, head_dim=16, d_ff=128, gated_mlp=1, n_experts=8, top_k=2, tp=1)
+    up = serving.layer_gemm_shapes(tokens=1, **kw)[2]
+    assert (float(up[0]), float(up[3])) == pytest.approx((1.0, 2.0))
+    up4 = serving.layer_gemm_shapes(tokens=4, **kw)[2]
+    assert (float(up4[0]), float(up4[3])) == pytest.approx((8 / 5.46875, 5.46875))
+    router = serving.layer_gemm_shapes(tokens=4, **kw)[4]
+    assert tuple(float(v) for v in router) == (4, 8, 64, 1)
+
+
+def test_linear_gemm_bytes_with_int4_weights():
+    """One token through a 4096 x 4096 int4 projection: activations (4096 + 4096) x 2 B, weights 4096^2 / 2 B."""
+    assert serving.linear_gemm_bytes(rows=1, cols=4096, inner=4096, weight_bits=4, act_bits=16) == 16_384 + 8_388_608
+
+
+def test_attention_flops_and_bytes_hand_worked():
+    """512-token causal prefill at tp 2: 4 x 16 heads x 128 x 512 x 256.5 = 1,075,838,976 FLOP per layer; its
+    bytes are Q and the output, 2 x 512 x 16 x 128 x 2 = 4,194,304, plus the KV it reads."""
+    assert serving.attention_flops_per_layer(tokens=512, n_head=32, head_dim=128, attended=256.5, tp=2) == (
+        1_075_838_976)
+    assert serving.attention_bytes_per_layer(tokens=512, n_head=32, head_dim=128, tp=2, act_bits=16,
+                                             kv_read_bytes=1000) == 4_194_304 + 1000
+
+
+def test_llama_2_7b_decode_on_a100_hand_worked():
+    """Batch 1, 128 + 20 tokens, fp16, tp 1 on A100 80GB SXM (HBM 2.039 TB/s x 0.9; MAMF 271.2 TFLOP/s).
+
+    Every GEMM is memory-bound (the largest, QKV: 100.7 MFLOP takes (F + 3e9) / (0.85 x 271.2e12) = 13.4 us of
+    compute, 100.7 MB takes 54.9 us). Bytes of one step: 32 blocks x (2 x 202,375,168 weights + 2 x 65,792
+    activations) = 12,956,221,440; LM head 4096 x 32000 x 2 + (4096 + 32000) x 2 = 262,216,192; KV read at the
+    mean context 128 + 21/2 = 138.5 tokens, whole tokens ceil(138.5) = 139: 139 x 32 layers x 2 x 32 x 128 x 2 B =
+    72,876,032; Q and output 32 x 2 x 4096 x 2 = 524,288. Total 13,291,837,952 B / 1.8351e12 B/s = 7.243 ms.
+    """
+    r = api.size("llama-2-7b", mode="serve", gpu="nvidia_a100_80gb_sxm", tp=1, concurrency=1, context_len=128,
+                 output_len=20, weight_dtype="fp16", kv_dtype="fp16")
+    assert r["tpot_s"] == pytest.approx(13_291_837_952 / (2.039e12 * 0.9), rel=1e-6)
+    assert r["decode_memory_bound"]
+
+
+def test_decode_all_reduce_is_latency_bound():
+    """At tp 8 a decode step's 64 all-reduces of 8 KiB each cost ~10 us (LL protocol), not the Simple curve's
+    alpha + 1.75 x 16 MiB / busbw (>= 100 us): tp 8 decodes faster than tp 1 by more than 4x on the weights."""
+    kw = dict(mode="serve", gpu="nvidia_a100_80gb_sxm", concurrency=1, context_len=128, output_len=20,
+              weight_dtype="fp16", kv_dtype="fp16")
+    t1, t8 = (api.size("llama-2-7b", tp=tp, **kw)["tpot_s"] for tp in (1, 8))
+    # tp 8: 64 x ~10.1 us of all-reduce = 0.65 ms on top of the GEMM floor; well under the Simple curve's 8 ms
+    assert t8 < t1 / 3
+    assert t8 < 64 * 100e-6

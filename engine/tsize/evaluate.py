@@ -352,8 +352,6 @@ def _serving_point(x, s, out) -> None:
     c, n_in, n_out, bs = x["concurrency"], x["context_len"], x["output_len"], x["block_size"]
     act = SERVING_ACT_BITS
     window = dict(sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"])
-    hw = dict(matmul_flops_per_s=x["serving_matmul_flops_per_s"], hbm_bytes_per_s=x["hbm_bytes_per_s"],
-              hbm_efficiency=x["hbm_efficiency"])
     fabric = dict(scaleup_bytes_per_s=x["scaleup_bytes_per_s"], scaleup_latency_s=x["scaleup_latency_s"],
                   scaleout_bytes_per_s=x["scaleout_bytes_per_s"], scaleout_latency_s=x["scaleout_latency_s"])
     tp_local = comm.local_ranks(n=tp, stride=1, domain=x["scaleup_size"])
@@ -389,26 +387,56 @@ def _serving_point(x, s, out) -> None:
                                            workspace=workspace, overhead_bytes=x["overhead_bytes"])
     needed = weights + workspace + x["overhead_bytes"] + np.asarray(c) * seq_bytes
 
-    # time: prefill of the batch, then decode steps at the mean context; pipeline stages run one after another
-    lin_active = np.asarray(L) * serving.layer_linear_params_per_rank(**shape, n_experts=k, tp=1)
-    model = dict(linear_params_active=lin_active, n_layer=L, n_head=H, head_dim=hd, d_model=d, vocab_size=V)
+    # time: prefill of the batch, then decode steps at the mean context; pipeline stages run one after another.
+    # Every GEMM through the training model's roofline with its one size curve (compute.gemm_time_s)
+    rate, bw, eta = x["serving_matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"]
     t_pp = np.asarray(pp, dtype=np.float64)
-    prefill_tokens = np.asarray(c, dtype=np.float64) * n_in
-    f_prefill = serving.forward_flops(tokens=prefill_tokens, sequences=c, attended=(np.asarray(n_in) + 1) / 2,
-                                      **model)
-    ttft = (serving.roofline_time_s(flops=f_prefill / tp, nbytes=weights * t_pp, **hw)
+    layers = np.ceil(np.asarray(L, dtype=np.float64) / t_pp) * t_pp  # every stage, one after another
+
+    def gemms(tokens, bits):
+        """One block's GEMMs on one rank [s], and their compute-only and memory-only parts."""
+        total = compute_part = memory_part = 0.0
+        for rows, cols, inner, count in serving.layer_gemm_shapes(tokens=tokens, **shape, n_experts=E, top_k=k,
+                                                                  tp=tp):
+            fl = 2 * rows * cols * inner
+            nb = serving.linear_gemm_bytes(rows=rows, cols=cols, inner=inner, weight_bits=bits, act_bits=act)
+            total = total + compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+                                                hbm_efficiency=eta, count=count)
+            compute_part = compute_part + compute.gemm_time_s(flops=fl, bytes=0.0, matmul_flops_per_s=rate,
+                                                              hbm_bytes_per_s=bw, count=count)
+            memory_part = memory_part + count * compute.memory_time_s(bytes=nb, hbm_bytes_per_s=bw,
+                                                                       hbm_efficiency=eta)
+        return total, compute_part, memory_part
+
+    def lm_head(rows):
+        fl = 2 * rows * np.asarray(V, dtype=np.float64) / tp * d
+        nb = serving.linear_gemm_bytes(rows=rows, cols=np.asarray(V) / tp, inner=d, weight_bits=16, act_bits=act)
+        return compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+                                   hbm_efficiency=eta)
+
+    c_f = np.asarray(c, dtype=np.float64)
+    prefill_tokens = c_f * n_in
+    kv_prefill = prefill_tokens * kv_layer  # the keys and values the prefill attends, per layer and rank
+    attn_prefill = compute.gemm_time_s(
+        flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd,
+                                                attended=(np.asarray(n_in) + 1) / 2, tp=tp),
+        bytes=serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd, tp=tp, act_bits=act,
+                                                kv_read_bytes=kv_prefill),
+        matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
+    ttft = (layers * (gemms(prefill_tokens, w_bits)[0] + attn_prefill) + lm_head(c_f)
             + tp_comm(prefill_tokens))
     mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
-    f_decode = serving.forward_flops(tokens=c, sequences=c, attended=mean_ctx, **model)
-    expert_bytes = np.ceil(np.asarray(L) / t_pp) * (2 + np.asarray(gated)) * d * np.asarray(f) / tp * E * w_bits / 8
-    unread = (1 - serving.experts_touched(n_experts=E, top_k=k, tokens=c) / E) * expert_bytes
-    kv_read = np.asarray(c) * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer,
-                                                                  n_layer=L, pp=pp, **window)
-    decode_bytes = (weights - unread + kv_read) * t_pp
-    tpot = (serving.roofline_time_s(flops=f_decode / tp, nbytes=decode_bytes, **hw)
-            + tp_comm(c))
-    memory_bound = (decode_bytes / (np.asarray(x["hbm_bytes_per_s"]) * x["hbm_efficiency"])
-                    >= f_decode / tp / np.asarray(x["serving_matmul_flops_per_s"]))
+    kv_read = c_f * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer, n_layer=L,
+                                                        pp=pp, **window) * t_pp  # every layer of every stage
+    attn_decode = serving.roofline_time_s(
+        flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd, attended=mean_ctx,
+                                                         tp=tp),
+        nbytes=serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd, tp=tp, act_bits=act,
+                                                 kv_read_bytes=kv_read),
+        matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
+    g_total, g_compute, g_memory = gemms(c_f, w_bits)
+    tpot = layers * g_total + attn_decode + lm_head(c_f) + tp_comm(c_f)
+    memory_bound = g_memory >= g_compute
     n_gpus = np.asarray(tp) * t_pp
     tput = serving.output_tokens_per_s(concurrency=c, output_len=n_out, ttft_s=ttft, tpot_s=tpot)
     price = x["gpu_cloud_usd_per_hour"]
@@ -444,15 +472,6 @@ def _serving_point(x, s, out) -> None:
         usd_per_million_input_tokens=timed(usd_in), usd_per_million_output_tokens=timed(usd_out),
         serving_fits=fits,
     )
-
-
-def _buffer(*arrays) -> np.ndarray:
-    """An empty float64 array of the arrays' broadcast shape (for in-place composition)."""
-    # np.broadcast_shapes is limited to 32 dimensions; ufuncs (and the grid, one axis per input) to 64
-    shapes = [np.shape(a) for a in arrays]
-    n = max(len(sh) for sh in shapes)
-    padded = [(1,) * (n - len(sh)) + tuple(sh) for sh in shapes]
-    return np.empty(tuple(max(dims) for dims in zip(*padded)))
 
 
 def _times(x, s, out) -> None:

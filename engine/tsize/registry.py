@@ -419,12 +419,12 @@ OUTPUTS: tuple[Output, ...] = (
     Output("serving_memory_per_gpu_bytes", "bytes", "servings", "float64",
            "Weights + workspace + overhead + concurrency x KV per sequence, busiest GPU", _SERVE),
     Output("ttft_s", "s", "servings", "float64",
-           "Time to first token: prefill of concurrency prompts (roofline max of compute and weight reads) "
-           "+ TP all-reduces", _SERVE),
+           "Time to first token: prefill of concurrency prompts, each GEMM per rank a roofline with the GEMM "
+           "size curve, + attention + TP all-reduces", _SERVE),
     Output("tpot_s", "s", "servings", "float64",
-           "Time per output token: one decode step of the batch at the mean context, roofline max of "
-           "(weights + KV read) / HBM and FLOPs / matmul rate, + TP all-reduces", _SERVE),
-    Output("decode_memory_bound", "", "servings", "bool", "The decode step is limited by HBM, not by compute",
+           "Time per output token: one decode step of the batch at the mean context, each GEMM per rank a roofline "
+           "(weight reads / HBM vs FLOPs / matmul rate x size curve), + KV read + TP all-reduces", _SERVE),
+    Output("decode_memory_bound", "", "servings", "bool", "The decode step's GEMMs are limited by HBM, not by compute",
            _SERVE),
     Output("output_tokens_per_s_per_replica", "tokens/s", "servings", "float64",
            "concurrency x output_len / (ttft + output_len x tpot), one replica of tp x pp GPUs", _SERVE),

@@ -42,3 +42,29 @@ def test_crossing_the_domain_is_slower_per_byte():
     t8 = comm.hierarchical_time_s(n=8, local=comm.local_ranks(n=8, stride=1, domain=8), **kw)
     t16 = comm.hierarchical_time_s(n=16, local=comm.local_ranks(n=16, stride=1, domain=8), **kw)
     assert t16 > t8
+
+
+def test_tiny_all_reduce_costs_about_the_latency():
+    # a decode all-reduce, 1 token x d 4096 x 2 bytes = 8192 B over 8 ranks, 235 GB/s busbw, 10 us:
+    # LL: 2*7/8 * 8192 / (235e9 * 0.5) = 0.122 us; Simple: 2*7/8 * (8192 + 16,777,216) / 235e9 = 125 us -> LL
+    t = comm.all_reduce_time_s(bytes=8192, n=8, bus_bytes_per_s=235e9, latency_s=10e-6)
+    assert t == pytest.approx(10e-6 + 1.75 * 8192 / 117.5e9, rel=1e-9)
+    # nccl-tests, A100-SXM4 NVLink, 2 ranks, 32 B: 10.14 us (NVIDIA/nccl#583); 235 GB/s busbw, 10 us latency
+    t = comm.all_reduce_time_s(bytes=32, n=2, bus_bytes_per_s=235e9, latency_s=10e-6)
+    assert t == pytest.approx(10.14e-6, rel=0.02)
+
+
+@pytest.mark.parametrize("S, expected", [
+    # below S_half (16 MiB) LL's 1/(B/2) beats Simple's (S + S_half)/(S B): 1 MiB -> 2 * 2**20 / 100e9
+    (2**20, 2 * 2**20 / 100e9),
+    # above it Simple: 64 MiB -> (64 + 16) MiB / 100e9
+    (64 * 2**20, 80 * 2**20 / 100e9),
+    # at S_half the two agree: 2 * 16 MiB / 100e9
+    (16 * 2**20, 32 * 2**20 / 100e9),
+])
+def test_transfer_takes_the_faster_protocol(S, expected):
+    assert comm.transfer_time_s(bytes=S, factor=1.0, bus_bytes_per_s=100e9) == pytest.approx(expected, rel=1e-12)
+
+
+def test_transfer_of_nothing_is_free():
+    assert comm.transfer_time_s(bytes=0.0, factor=1.75, bus_bytes_per_s=100e9) == 0

@@ -8,6 +8,17 @@ f / busbw``, where ``busbw`` is the bus bandwidth nccl-tests reports; it is
 measured per fabric (``catalogs/systems.toml``) at large messages and falls
 for small ones through one global curve (:func:`bus_bandwidth`).
 
+That curve describes NCCL's bandwidth ("Simple") protocol. For small
+messages NCCL switches to its low-latency protocol LL, which sends 8-byte
+lines of 4 bytes of data and a 4-byte flag (NVIDIA/nccl
+``src/include/device.h``, ``NCCL_LL_LINES_PER_THREAD``; the protocol's data
+efficiency is 1/2) with no pipeline ramp, and picks the protocol with the
+shorter time (NCCL ``src/graph/tuning.cc``). The bandwidth term is
+therefore ``min(S f / busbw(S), S f / (busbw * LL_EFFICIENCY))``: a tiny
+message costs the latency ``alpha`` only, as nccl-tests measures (A100-SXM4
+NVLink, 2 ranks, 32 B: 10.1 us, NVIDIA/nccl#583), not ``alpha + f *
+S_half / busbw`` (70+ us) that the Simple curve alone implies.
+
 A group larger than the scale-up domain runs hierarchically (ring inside
 each domain, then across domains over the scale-out network, every GPU's
 NIC carrying its ``1/g`` share in parallel): the layout that
@@ -28,6 +39,8 @@ import numpy as np
 #: Message size at which a collective reaches half its large-message bus bandwidth [bytes].
 #: catalogs/systems.toml [defaults] half_bandwidth_mib (16 MiB) is the catalog's copy.
 HALF_BANDWIDTH_BYTES = 16 * 2**20
+#: Data fraction of NCCL's LL protocol lines (4 data bytes per 8-byte line) [1]. NVIDIA/nccl src/include/device.h.
+LL_EFFICIENCY = 0.5
 
 
 def _f(x):
@@ -40,6 +53,28 @@ def bus_bandwidth(*, bytes, bus_bytes_per_s, half_bytes=HALF_BANDWIDTH_BYTES):
     return _f(bus_bytes_per_s) * S / (S + half_bytes)
 
 
+def transfer_time_s(*, bytes, factor, bus_bytes_per_s, half_bytes=HALF_BANDWIDTH_BYTES, ll_efficiency=LL_EFFICIENCY):
+    """Bandwidth part of a collective on a ``bytes`` buffer [s], the faster of NCCL's two protocols.
+
+    ``S f * min(1 / busbw(S), 1 / (busbw * e_LL))``: the Simple protocol on
+    the size curve (:func:`bus_bandwidth`), or LL at ``e_LL`` (1/2) of the
+    large-message bus bandwidth with no ramp. LL is the faster below
+    ``S_half * e_LL / (1 - e_LL)`` (16 MiB at ``e_LL = 1/2``). 0 for ``S = 0``.
+
+    Parameters
+    ----------
+    bytes : buffer size S [bytes]
+    factor : bytes moved per rank per byte of buffer, f (:func:`ring_factor`) [1]
+    bus_bytes_per_s : large-message bus bandwidth [B/s]
+    """
+    S = _f(bytes)
+    B = _f(bus_bytes_per_s)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        simple = 1.0 / bus_bandwidth(bytes=S, bus_bytes_per_s=B, half_bytes=half_bytes)
+        t = S * _f(factor) * np.minimum(simple, 1.0 / (B * ll_efficiency))
+    return np.where(S > 0, t, 0.0)
+
+
 def ring_factor(*, n, kind):
     """Bytes each rank moves per byte of buffer [1]: ``2(n-1)/n`` (kind 2, all-reduce) or ``(n-1)/n`` (kind 1)."""
     n = _f(n)
@@ -47,7 +82,7 @@ def ring_factor(*, n, kind):
 
 
 def ring_time_s(*, bytes, n, bus_bytes_per_s, latency_s, kind=2, half_bytes=HALF_BANDWIDTH_BYTES):
-    """One collective inside one fabric [s]: ``alpha + S * f / busbw(S)`` (0 for ``n = 1``).
+    """One collective inside one fabric [s]: ``alpha + transfer(S * f)`` (0 for ``n = 1``; :func:`transfer_time_s`).
 
     Parameters
     ----------
@@ -58,9 +93,8 @@ def ring_time_s(*, bytes, n, bus_bytes_per_s, latency_s, kind=2, half_bytes=HALF
     kind : 2 all-reduce, 1 all-gather or reduce-scatter [1]
     """
     S = _f(bytes)
-    moved = S * ring_factor(n=n, kind=kind)
-    with np.errstate(divide="ignore", invalid="ignore"):  # S = 0 is masked below
-        t = latency_s + moved / bus_bandwidth(bytes=S, bus_bytes_per_s=bus_bytes_per_s, half_bytes=half_bytes)
+    t = latency_s + transfer_time_s(bytes=S, factor=ring_factor(n=n, kind=kind), bus_bytes_per_s=bus_bytes_per_s,
+                                    half_bytes=half_bytes)
     return np.where((_f(n) > 1) & (S > 0), t, 0.0)
 
 

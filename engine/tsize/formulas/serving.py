@@ -16,10 +16,16 @@ Scaling Transformer Inference", sec. 2-3):
 * Capacity: ``gpu_memory * gpu_memory_utilization`` minus weights, the
   profiled activation peak and memory outside PyTorch, in whole blocks
   (vLLM ``Worker.determine_available_memory``).
-* Prefill (compute-bound) and decode (memory-bound at small batch,
-  compute-bound at large: the roofline maximum of the two), each plus the
-  tensor-parallel all-reduces, two per layer (Shoeybi et al. 2019), which are
-  latency-bound at small batch.
+* Prefill and decode time: every GEMM of every block on one rank
+  (:func:`layer_gemm_shapes`) through the training model's roofline with its
+  one GEMM size curve (``compute.gemm_time_s``): memory-bound at small batch,
+  compute-bound at large, per GEMM. Attention is a fused kernel reading the
+  KV cache (:func:`attention_bytes_per_layer`). Plus the tensor-parallel
+  all-reduces, two per layer (Shoeybi et al. 2019), latency-bound at small
+  batch (``comm.transfer_time_s``: NCCL's LL protocol). Not modelled: the
+  host side of a step (scheduling, sampling, kernel launches between
+  kernels, detokenisation), element-wise kernels (norms, rotary, activation)
+  and the embedding lookup.
 
 Weights are bytes as checkpoints store them: GPTQ/AWQ int4 keep a 16-bit
 scale and a packed 4-bit zero point per group of ``group_size`` input
@@ -220,20 +226,64 @@ def experts_touched(*, n_experts, top_k, tokens):
     return E * (1 - (1 - _f(top_k) / E) ** _f(tokens))
 
 
-def forward_flops(*, tokens, sequences, linear_params_active, n_layer, n_head, head_dim, d_model, vocab_size,
-                  attended):
-    """Matmul FLOPs of a forward pass of a batch [FLOP].
+def linear_gemm_bytes(*, rows, cols, inner, weight_bits, act_bits):
+    """HBM traffic of one linear layer's GEMM on one rank [bytes].
 
-    ``2 * linear_active * tokens`` (block projections, top-k experts)
-    + ``4 * L * H * hd * tokens * attended`` (Q@K^T and P@V against
-    ``attended`` keys on average) + ``2 * d * V * sequences`` (logits of the
-    last position of each sequence only). Prefill of ``T`` tokens attends
-    ``(T + 1)/2`` keys on average (causal); a decode step attends the
-    context so far.
+    ``(rows*inner + rows*cols) * act_bits/8 + inner*cols * weight_bits/8``:
+    read the activations [rows x inner] and the weights [inner x cols] once,
+    write the output [rows x cols] (``compute.gemm_bytes`` with the weights at
+    their stored width, e.g. 4.156 bits for AWQ int4 at group 128).
     """
-    return (2 * _f(linear_params_active) * _f(tokens)
-            + 4 * _f(n_layer) * _f(n_head) * _f(head_dim) * _f(tokens) * _f(attended)
-            + 2 * _f(d_model) * _f(vocab_size) * _f(sequences))
+    r, c, k = _f(rows), _f(cols), _f(inner)
+    return (r * k + r * c) * _f(act_bits) / 8 + k * c * _f(weight_bits) / 8
+
+
+def layer_gemm_shapes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, n_experts, top_k, tp):
+    """The GEMMs of one block's forward on one tensor-parallel rank, as ``(rows, cols, inner, count)`` [1].
+
+    Megatron column/row parallel (Shoeybi et al. 2019): fused QKV
+    ``[tokens x d] @ [d x (H/tp + 2*kv_rank)*hd]``, output
+    ``[tokens x (H/tp)*hd] @ [.. x d]``, MLP up (and gate)
+    ``[rows x d] @ [d x (1 + gated)*d_ff/tp]`` and down ``[rows x d_ff/tp] @ [.. x d]``
+    once per expert touched (:func:`experts_touched`; ``rows = tokens*k/touched``
+    each), and the router ``[tokens x d] @ [d x E]`` when ``E > 1``. Each
+    entry is a tuple of arrays; ``count`` is how many such GEMMs run.
+    """
+    t = _f(tp)
+    d, hd, f = _f(d_model), _f(head_dim), _f(d_ff)
+    m = _f(tokens)
+    kv = _f(kv_heads_per_rank(n_kv_head=n_kv_head, tp=tp))
+    E = _f(n_experts)
+    touched = experts_touched(n_experts=E, top_k=top_k, tokens=m)
+    rows = np.where(touched > 0, m * _f(top_k) / np.where(touched > 0, touched, 1.0), 0.0)
+    one = np.ones_like(m)
+    return (
+        (m, (_f(n_head) / t + 2 * kv) * hd, d, one),
+        (m, d, _f(n_head) / t * hd, one),
+        (rows, (1 + _f(gated_mlp)) * f / t, d, touched),
+        (rows, d, f / t, touched),
+        (m, E, d, (E > 1) * one),
+    )
+
+
+def attention_flops_per_layer(*, tokens, n_head, head_dim, attended, tp):
+    """Q@K^T and P@V FLOPs of one layer on one rank [FLOP]: ``4 * (H/tp) * hd * tokens * attended``.
+
+    ``attended`` keys per query on average: ``(T + 1)/2`` for a causal prefill
+    of ``T`` tokens, the context so far for a decode step (as
+    :func:`forward_flops`).
+    """
+    return 4 * _f(n_head) / _f(tp) * _f(head_dim) * _f(tokens) * _f(attended)
+
+
+def attention_bytes_per_layer(*, tokens, n_head, head_dim, tp, act_bits, kv_read_bytes):
+    """HBM traffic of one layer's attention on one rank [bytes] (fused, FlashAttention-style).
+
+    ``2 * tokens * (H/tp) * hd * act_bits/8`` (read Q, write the output) plus
+    ``kv_read_bytes``, the cache the queries attend (per layer, per rank);
+    scores stay on chip (Dao et al. 2022).
+    """
+    return 2 * _f(tokens) * _f(n_head) / _f(tp) * _f(head_dim) * _f(act_bits) / 8 + _f(kv_read_bytes)
 
 
 def tp_comm_time_s(*, all_reduce_s, n_layer):
