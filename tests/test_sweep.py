@@ -12,6 +12,7 @@ from tsize import catalog
 from tsize import frames as sweep
 from tsize import spec as spec_mod
 from tsize.api import size
+from tsize.errors import TsizeError
 from tsize.grid import Grid
 from tsize.registry import INPUT_NAMES, OUTPUTS, TIERS, frame_columns
 
@@ -255,23 +256,17 @@ def test_spec_paths_that_are_not_files(tmp_path):
         spec_mod.load(deep)
 
 
-def test_family_parsing_is_linear_in_the_number_of_models():
-    """Issue 10: a 300 x 300 family took 74.8 s to parse (a quadratic duplicate check). CPU seconds, so other
-    processes on the machine do not count: 90,000 models parse in well under the old time, and four times the
-    models take about four times as long (not sixteen)."""
-    import time
-
-    def parse(n: int) -> float:
-        family = {"prefix": "g", "base": "gpt2", "n_layer": list(range(1, n + 1)),
-                  "d_model": [64 * k for k in range(1, n + 1)], "head_dim": 64}
-        started = time.process_time()
-        loaded = spec_mod.load({"name": "big", "family": [family]})
-        assert len(loaded.axes["model"]) == n * n
-        return time.process_time() - started
-
-    small, large = parse(150), parse(300)
-    assert large < 5.0
-    assert large / small < 8.0
+def test_a_family_of_90000_models_parses():
+    """Issue 10: a 300 x 300 family took 74.8 s to parse (a quadratic duplicate check; now a set, about a second
+    of CPU here). No time is asserted (timings belong to the benchmark, not to tests): the family parses whole,
+    and a duplicate name among its 90,000 models is still caught."""
+    family = {"prefix": "g", "base": "gpt2", "n_layer": list(range(1, 301)),
+              "d_model": [64 * k for k in range(1, 301)], "head_dim": 64}
+    loaded = spec_mod.load({"name": "big", "family": [family]})
+    assert len(loaded.axes["model"]) == 90_000
+    assert len({m.name for m in loaded.axes["model"]}) == 90_000
+    with pytest.raises(TsizeError, match="g-n_layer1-d_model64"):
+        spec_mod.load({"name": "twice", "family": [family, family]})
 
 
 def test_default_sequence_length_is_capped():
