@@ -35,6 +35,11 @@ MODEL_FIELDS = (
     "rmsnorm", "norm_bias", "mlp_saved", "gated_mlp", "mlp_bias", "qkv_bias", "out_bias", "tied_embeddings",
     "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "residual_dropout", "mask_buffer",
     "heads_divide",
+    # newer block structures (grid._structure_fields)
+    "block_norms", "parallel_residual", "post_norms", "sandwich_norms", "qk_norm", "fused_gate_up", "rotary_dim",
+    "attention_sinks", "attn_softcap", "final_softcap", "sliding_window", "n_sliding_layers", "mla", "q_lora_rank",
+    "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qk_dim", "v_dim", "moe_d_ff",
+    "moe_layers", "shared_d_ff", "shared_expert_gate", "expert_bias", "router_bias",
 )
 PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
                     "residual_bits", "softmax_bits", "loss_bits")
@@ -67,30 +72,53 @@ def _models(x, s, out) -> None:
     """Parameter counts (tier ``models``)."""
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    L_moe, mla = x["moe_layers"], np.asarray(x["mla"]) > 0
     p_tok = params.token_embedding(vocab_size=V, d_model=d)
     p_pos = params.position_embedding(n_ctx=x["n_ctx"], d_model=d, learned_positions=x["learned_positions"])
     p_norm = params.norm(d_model=d, norm_bias=x["norm_bias"])
-    p_attn = params.attention(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, qkv_bias=x["qkv_bias"],
-                              out_bias=x["out_bias"])
+    p_attn_std = params.attention(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, qkv_bias=x["qkv_bias"],
+                                  out_bias=x["out_bias"])
+    p_attn_mla = params.mla_attention(d_model=d, n_head=H, q_lora_rank=x["q_lora_rank"],
+                                      kv_lora_rank=x["kv_lora_rank"], qk_rope_head_dim=x["qk_rope_head_dim"],
+                                      qk_nope_head_dim=x["qk_nope_head_dim"], v_head_dim=x["v_head_dim"],
+                                      qkv_bias=x["qkv_bias"], out_bias=x["out_bias"])
+    p_attn_norms = params.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"]) + np.where(
+        mla, params.mla_norms(q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"]), 0)
+    p_sinks = params.attention_sinks(n_head=H, attention_sinks=x["attention_sinks"])
+    p_attn = np.where(mla, p_attn_mla, p_attn_std) + np.where(mla, 0, p_attn_norms) + p_sinks
     p_mlp = params.mlp(d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"])
-    p_router = params.router(d_model=d, n_experts=E)
+    p_expert = params.mlp(d_model=d, d_ff=x["moe_d_ff"], gated_mlp=x["gated_mlp"], mlp_bias=x["expert_bias"])
+    p_router = params.router(d_model=d, n_experts=E) + params.router_bias(n_experts=E, router_bias=x["router_bias"])
+    p_shared = params.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], gated_mlp=x["gated_mlp"],
+                                    mlp_bias=x["mlp_bias"], shared_expert_gate=x["shared_expert_gate"])
     p_head = params.lm_head(vocab_size=V, d_model=d, tied_embeddings=x["tied_embeddings"])
-    p_layer = params.layer(norm=p_norm, attention=p_attn, mlp=p_mlp, router=p_router, n_experts=E)
-    p_total = params.total(token_embedding=p_tok, position_embedding=p_pos, layer=p_layer, n_layer=L, norm=p_norm,
-                           lm_head=p_head)
-    p_active = params.active(total=p_total, mlp=p_mlp, n_layer=L, n_experts=E, top_k=k)
+    p_dense_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn, extra_attention=0,
+                                 mlp=p_mlp)
+    p_moe_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn, extra_attention=0,
+                               mlp=params.moe_mlp(expert=p_expert, n_experts=E, router=p_router,
+                                                  shared_expert=p_shared))
+    p_blocks = params.blocks(dense_block=p_dense_block, moe_block=p_moe_block, n_layer=L, moe_layers=L_moe)
+    p_total = params.total_blocks(token_embedding=p_tok, position_embedding=p_pos, blocks=p_blocks, norm=p_norm,
+                                  lm_head=p_head)
+    p_active = params.active_experts(total=p_total, expert=p_expert, moe_layers=L_moe, n_experts=E, top_k=k)
     p_lookup = params.lookup(token_embedding=p_tok, position_embedding=p_pos, tied_embeddings=x["tied_embeddings"])
-    p_matmul = params.matmul(total=p_total, lookup=p_lookup, norm=p_norm, n_layer=L)
+    p_matmul = params.matmul(total=p_total, lookup=p_lookup, norm=p_norm, n_layer=L) - (
+        np.asarray(x["block_norms"]) - 2) * L * p_norm - L * (p_attn_norms + p_sinks)
     n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
                                learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
-    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer, p_total=p_total,
-             p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp)
+    p_layer_mean = (p_blocks / np.asarray(L, dtype=np.float64))
+    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
+             p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp,
+             p_block_norms=np.asarray(x["block_norms"]) * p_norm)
+    moe_any = np.asarray(L_moe) > 0
     out.update(
         params_token_embedding=p_tok, params_position_embedding=p_pos, params_attention=L * p_attn,
-        params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=(2 * L + 1) * p_norm,
-        params_lm_head=p_head, params_layer=p_layer, params_total=p_total, params_non_embedding=p_total - p_lookup,
-        params_active=p_active, param_tensors=n_tensors, heads_divide=np.asarray(x["heads_divide"], dtype=bool),
+        params_mlp=(np.asarray(L) - L_moe) * p_mlp + np.asarray(L_moe) * (E * p_expert + p_shared),
+        params_router=L_moe * p_router, params_norm=(np.asarray(x["block_norms"]) * L + 1) * p_norm,
+        params_lm_head=p_head, params_layer=np.where(moe_any, p_moe_block, p_dense_block), params_total=p_total,
+        params_non_embedding=p_total - p_lookup, params_active=p_active, param_tensors=n_tensors,
+        heads_divide=np.asarray(x["heads_divide"], dtype=bool),
     )
 
 
@@ -107,29 +135,38 @@ def _steps(x, s, out) -> None:
     B = x["batch_size"]
     T = np.where(np.asarray(x["seq_len"]) > 0, x["seq_len"], x["n_ctx"])
     tokens_mb = np.asarray(B, dtype=np.float64) * T
-    f_qkv = flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd)
-    f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
-    f_values = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
-    f_out = flops.attention_out(tokens=tokens_mb, d_model=d, n_head=H, head_dim=hd)
-    f_mlp = flops.mlp(tokens=tokens_mb, d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], top_k=k)
-    f_router = flops.router(tokens=tokens_mb, d_model=d, n_experts=E)
+    mla, qk_dim, v_dim, L_moe = np.asarray(x["mla"]) > 0, x["qk_dim"], x["v_dim"], x["moe_layers"]
+    f_qkv = np.where(mla, flops.mla_projections(
+        tokens=tokens_mb, d_model=d, n_head=H, q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"],
+        qk_rope_head_dim=x["qk_rope_head_dim"], qk_nope_head_dim=x["qk_nope_head_dim"], v_head_dim=x["v_head_dim"]),
+        flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd))
+    f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=qk_dim)
+    f_values = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=v_dim)
+    f_out = flops.attention_out(tokens=tokens_mb, d_model=d, n_head=H, head_dim=v_dim)
+    f_mlp_all = (np.asarray(L) - L_moe) * flops.mlp(tokens=tokens_mb, d_model=d, d_ff=f, gated_mlp=x["gated_mlp"],
+                                                    top_k=1) + np.asarray(L_moe) * flops.moe_mlp(
+        tokens=tokens_mb, d_model=d, moe_d_ff=x["moe_d_ff"], gated_mlp=x["gated_mlp"], top_k=k,
+        shared_d_ff=x["shared_d_ff"], shared_expert_gate=x["shared_expert_gate"])
+    f_router_all = np.asarray(L_moe) * flops.router(tokens=tokens_mb, d_model=d, n_experts=E)
+    f_mlp, f_router = f_mlp_all / np.asarray(L, dtype=np.float64), f_router_all / np.asarray(L, dtype=np.float64)
     f_head = flops.lm_head(tokens=tokens_mb, d_model=d, vocab_size=V)
     f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
                           mlp=f_mlp, router=f_router)
     f_fwd = flops.forward(layer=f_layer, n_layer=L, lm_head=f_head)
+    causal_share = flops.window_fraction(seq_len=T, sliding_window=x["sliding_window"],
+                                         n_sliding_layers=x["n_sliding_layers"], n_layer=L, causal=True)
     f_fwd_causal = flops.forward(n_layer=L, lm_head=f_head, layer=flops.layer(
         qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router,
-        attention_scores=flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True),
-        attention_values=flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)))
+        attention_scores=f_scores * causal_share, attention_values=f_values * causal_share))
     n_compute = s["p_active"] - s["p_lookup"]
     out.update(
         seq_len_ok=(T <= np.asarray(x["n_ctx"])) | (np.asarray(x["learned_positions"]) == 0),
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
-        flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
+        flops_attention_out=L * f_out, flops_mlp=f_mlp_all, flops_router=f_router_all, flops_lm_head=f_head,
         flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
         flops_iteration=f_fwd + flops.backward(forward=f_fwd),
         flops_iteration_causal=f_fwd_causal + flops.backward(forward=f_fwd_causal),
-        flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=hd,
+        flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=qk_dim,
                                                               seq_len=T),
         flops_recompute=flops.recompute(layer=f_layer, attention_scores=f_scores, attention_values=f_values,
                                         n_layer=L, recompute=x["recompute"]),
@@ -230,7 +267,7 @@ def _shards(x, s, out) -> None:
     p_gpu = parallel.params_per_gpu(
         layer=s["p_layer"], n_layer=x["n_layer"], tp=tp, pp=pp, token_embedding=s["p_tok"],
         position_embedding=s["p_pos"], norm=s["p_norm"], lm_head=s["p_head"], tied_embeddings=x["tied_embeddings"],
-        layer_replicated_params=parallel.layer_replicated_params(norm=s["p_norm"], d_model=x["d_model"],
+        layer_replicated_params=parallel.layer_replicated_params(norm=s["p_block_norms"] / 2, d_model=x["d_model"],
                                                                  out_bias=x["out_bias"], mlp_bias=x["mlp_bias"],
                                                                  n_experts=x["n_experts"]),
     )

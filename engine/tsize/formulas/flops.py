@@ -96,3 +96,46 @@ def recompute(*, layer, attention_scores, attention_values, n_layer, recompute):
     """
     r = np.asarray(recompute)
     return _f(n_layer) * ((r == 1) * (attention_scores + attention_values) + (r == 2) * layer)
+
+
+def mla_projections(*, tokens, d_model, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
+                    v_head_dim):
+    """Query, key and value projections of multi-head latent attention [FLOP].
+
+    ``2*BT*(d*r_q + r_q*H*(n + p))`` for queries (``2*BT*d*H*(n + p)``
+    when ``r_q = 0``), ``2*BT*(d*(r_kv + p) + r_kv*H*(n + v))`` for keys
+    and values, as transformers' ``DeepseekV3Attention`` runs them (the
+    up-projections are not absorbed into the attention).
+    """
+    qr, H = _f(q_lora_rank), _f(n_head)
+    qk = _f(qk_nope_head_dim) + qk_rope_head_dim
+    q = np.where(qr > 0, d_model * qr + qr * H * qk, _f(d_model) * H * qk)
+    kv = _f(d_model) * (_f(kv_lora_rank) + qk_rope_head_dim) + _f(kv_lora_rank) * H * (_f(qk_nope_head_dim)
+                                                                                      + v_head_dim)
+    return 2 * _f(tokens) * (q + kv)
+
+
+def window_fraction(*, seq_len, sliding_window, n_sliding_layers, n_layer, causal):
+    """Mean fraction of the ``T x T`` score matrix a kernel computes, over the blocks [1].
+
+    Full-attention blocks: 1, or 1/2 when ``causal``. A block with a
+    sliding window of ``W`` tokens computes ``T*W - W^2/2`` of the
+    ``T^2`` query-key pairs when ``T > W`` (``T^2/2`` otherwise): a
+    windowed causal kernel such as FlashAttention's ``window_size``. Naive
+    attention computes the full matrix and masks it (fraction 1).
+    """
+    t, w = _f(seq_len), _f(sliding_window)
+    windowed = np.where((w > 0) & (t > w), (t * w - w * w / 2) / np.maximum(t * t, 1.0), 0.5)
+    full = 1 - 0.5 * _f(causal)
+    n_win = _f(n_sliding_layers) * (w > 0)
+    return (np.where(causal, n_win * windowed, n_win * full) + (_f(n_layer) - n_win) * full) / _f(n_layer)
+
+
+def moe_mlp(*, tokens, d_model, moe_d_ff, gated_mlp, top_k, shared_d_ff, shared_expert_gate):
+    """One MoE block's MLP without the router [FLOP].
+
+    The ``k`` routed experts each token visits, ``2*BT*(2 + g)*d*f_e*k``,
+    the shared expert ``2*BT*(2 + g)*d*f_s`` and its gate ``2*BT*d``.
+    """
+    per_width = 2 * _f(tokens) * (2 + _f(gated_mlp)) * d_model
+    return per_width * (_f(moe_d_ff) * top_k + _f(shared_d_ff)) + 2 * _f(tokens) * d_model * _f(shared_expert_gate)
