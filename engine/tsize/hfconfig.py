@@ -191,8 +191,8 @@ def _mixtral_family(r: _Reader, model_type: str) -> dict[str, Any]:
         entry.update(qkv_bias=bias, out_bias=bias, mlp_bias=r.bool("mlp_bias", False))
     if model_type == "mixtral":
         entry.update(n_experts=r.int("num_local_experts", 8), top_k=r.int("num_experts_per_tok", 2))
-    if model_type in ("mistral", "mixtral"):
-        entry.update(_window(r, entry["n_layer"], default=None))
+    if model_type in ("mistral", "mixtral"):  # MistralConfig's default window is 4096, MixtralConfig's None
+        entry.update(_window(r, entry["n_layer"], default=4096 if model_type == "mistral" else None))
     if model_type == "qwen2":
         use = r.bool("use_sliding_window", False)
         window = r.int("sliding_window", 4096, nullable=True) if use else None
@@ -482,6 +482,8 @@ ALIASES = {
     "deepseek_v2": {"num_experts": "n_routed_experts"},
     "gpt_oss": {"num_experts": "num_local_experts"},
 }
+#: Configuration classes whose ``validate_architecture`` needs heads dividing hidden_size (head_dim or not).
+HEADS_DIVIDE = ("llama", "deepseek_v2", "gemma2", "gemma3_text", "gpt_neox")
 #: model_type values read from a config.json (``gemma3`` is read through its ``text_config``).
 MODEL_TYPES = tuple(READERS) + ("gemma3",)
 
@@ -507,4 +509,8 @@ def read(config: dict[str, Any], *, where: str) -> dict[str, Any]:
                 raise TsizeError(f"{where}: {alias}={config[alias]!r} and {key}={config[key]!r} name the same "
                                  f"field with different values")
             config[key] = config.pop(alias)
-    return READERS[model_type](_Reader(config, where))
+    entry = READERS[model_type](_Reader(config, where))
+    if model_type in HEADS_DIVIDE and entry["d_model"] % entry["n_head"]:
+        raise TsizeError(f"{where}: num_attention_heads={entry['n_head']} must divide hidden_size={entry['d_model']} "
+                         f"(transformers' {model_type} configuration refuses it)")
+    return entry

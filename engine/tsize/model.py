@@ -198,7 +198,7 @@ class ModelConfig:
         """True when the head layout is realisable (no explicit head_dim needs d_model % n_head == 0)."""
         return (
             self.n_head > 0
-            and (self.head_dim > 0 or self.d_model % self.n_head == 0)
+            and (self.head_dim > 0 or self.mla or self.d_model % self.n_head == 0)
             and self.n_head % self.kv_heads == 0
         )
 
@@ -235,7 +235,7 @@ class ModelConfig:
             raise TsizeError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
         self._check_structure(where)
         if strict_heads:
-            if self.head_dim == 0 and self.d_model % self.n_head:
+            if self.head_dim == 0 and not self.mla and self.d_model % self.n_head:
                 raise TsizeError(
                     f"{where}: n_head={self.n_head} does not divide d_model={self.d_model}; "
                     f"valid n_head: {', '.join(str(h) for h in _divisors(self.d_model))}"
@@ -312,7 +312,8 @@ def _divisors(n: int) -> list[int]:
 
 
 _FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
-_CATALOG_ONLY = {"published_params_source", "published_params_approx", "hf_config", "retrieved", "notes"}
+_CATALOG_ONLY = {"published_params_source", "published_params_approx", "published_active_params", "hf_config",
+                 "retrieved", "notes"}
 
 
 def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: bool = True) -> ModelConfig:
