@@ -39,7 +39,8 @@ MODEL_FIELDS = (
     "block_norms", "parallel_residual", "post_norms", "sandwich_norms", "qk_norm", "fused_gate_up", "rotary_dim",
     "attention_sinks", "attn_softcap", "final_softcap", "sliding_window", "n_sliding_layers", "mla", "q_lora_rank",
     "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qk_dim", "v_dim", "moe_d_ff",
-    "moe_layers", "shared_d_ff", "shared_expert_gate", "expert_bias", "router_bias",
+    "moe_layers", "shared_d_ff", "shared_expert_gate", "expert_bias", "router_bias", "norm_fp32", "expert_loop",
+    "v_view", "out_copy",
 )
 PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
                     "residual_bits", "softmax_bits", "loss_bits")
@@ -187,22 +188,38 @@ def _steps(x, s, out) -> None:
     s_bytes = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
     l_bytes = np.maximum(x["loss_bits"], 32 * np.asarray(x["loss_fp32"])) / 8
     flash, drop, mask = x["flash"], x["dropout"], x["dropout_mask_bytes"]
-    a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=r_bytes)
+    norm_bytes = np.where(np.asarray(x["norm_fp32"]) > 0, 4.0, r_bytes)  # Gemma's norm saves its output in fp32
+    a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=norm_bytes)
+    a_capped, a_final_cap = activations.softcap(seq_len=T, n_head=H, vocab_size=V, flash=flash, act_bytes=a_bytes,
+                                                attn_softcap=x["attn_softcap"], final_softcap=x["final_softcap"])
     a_matrix = activations.attention_matrix(seq_len=T, n_head=H, flash=flash, act_bytes=a_bytes,
-                                            softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask)
+                                            softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask) + a_capped
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
     a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
-                                         dropout_mask_bytes=mask)
+                                         dropout_mask_bytes=mask) + activations.block_structure(
+        norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], d_model=d,
+        act_bytes=a_bytes)
     a_shard = activations.layer_sharded(
-        qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes),
+        qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes)
+        + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,
+                              norm_fp32=x["norm_fp32"])
+        + activations.attention_layout(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes,
+                                       v_view=x["v_view"], out_copy=x["out_copy"]),
         attention_core=activations.attention_core(n_head=H, head_dim=hd, flash=flash, act_bytes=a_bytes,
                                                   attention_matrix=a_matrix),
-        mlp=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=E, top_k=k, act_bytes=a_bytes),
+        mlp=activations.mlp_mean(
+            dense=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=1, top_k=1,
+                                  act_bytes=a_bytes),
+            moe=activations.mlp(d_model=d, d_ff=x["moe_d_ff"], mlp_saved=x["mlp_saved"], n_experts=E, top_k=k,
+                                act_bytes=a_bytes, expert_loop=x["expert_loop"])
+            + activations.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], mlp_saved=x["mlp_saved"],
+                                        shared_expert_gate=x["shared_expert_gate"], act_bytes=a_bytes),
+            n_layer=L, moe_layers=x["moe_layers"]),
     )
     a_layer = activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard)
     a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
-                              residual_masks=masks, dropout_mask_bytes=mask)
-    a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
+                              residual_masks=masks, dropout_mask_bytes=mask) + a_final_cap
+    a_seq = activations.per_sequence(seq_len=T, head_dim=x["rotary_dim"], learned_positions=x["learned_positions"],
                                      act_bytes=a_bytes, n_layer=L, mask_compare=mask_present)
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,

@@ -71,7 +71,16 @@ def _structure_fields(m: ModelConfig) -> dict[str, float]:
         v_dim=m.v_head_dim if m.mla else m.head_size,
         moe_d_ff=m.expert_d_ff, moe_layers=m.moe_layers, shared_d_ff=m.shared_d_ff,
         shared_expert_gate=m.shared_expert_gate, expert_bias=m.expert_bias, router_bias=m.router_bias,
+        norm_fp32=m.norm_fp32, expert_loop=m.experts_kernel == "eager",
+        # how transformers lays out attention tensors (see activations.attention_layout)
+        v_view=m.family in V_VIEW_FAMILIES, out_copy=m.family in OUT_COPY_FAMILIES,
     )
+
+
+#: Families whose fused Q/K/V output stays alive through V (a view) while Q and K are replaced by rotary outputs.
+V_VIEW_FAMILIES = ("phi3", "gpt_neox")
+#: Families whose rotary embedding concatenates (head-major queries): the fused kernel's output is copied.
+OUT_COPY_FAMILIES = ("phi3", "gpt_neox")
 
 
 class Grid:

@@ -59,6 +59,8 @@ GATED_ACTIVATIONS = ("swiglu", "geglu", "swiglu_oss")
 #: decoder). parallel_shared: x + attn(n) + mlp(n) with n = norm(x), 1 norm
 #: (Falcon-7B).
 NORM_LAYOUTS = {"pre": 2, "post": 2, "sandwich": 4, "parallel": 2, "parallel_shared": 1}
+#: transformers' mixture-of-experts kernels: "grouped_mm" (its default) and "eager" (a loop over experts).
+EXPERTS_KERNELS = ("grouped_mm", "eager")
 #: Query/key norms: none; "head" RMSNorm over head_dim shared by all heads
 #: (Qwen3, Gemma 3); "full" RMSNorm over all query and all key channels (OLMo 2).
 QK_NORMS = ("none", "head", "full")
@@ -87,7 +89,8 @@ _FAMILY_DEFAULTS["qwen3_moe"] = dict(_FAMILY_DEFAULTS["qwen3"])
 _FAMILY_DEFAULTS["qwen2_moe"] = dict(_FAMILY_DEFAULTS["qwen2"])
 _FAMILY_DEFAULTS["deepseek_v3"] = dict(_FAMILY_DEFAULTS["llama"])
 _FAMILY_DEFAULTS["deepseek_v2"] = dict(_FAMILY_DEFAULTS["llama"])
-_FAMILY_DEFAULTS["gemma"] = dict(_FAMILY_DEFAULTS["llama"], mlp_activation="geglu", tied_embeddings=True)
+_FAMILY_DEFAULTS["gemma"] = dict(_FAMILY_DEFAULTS["llama"], mlp_activation="geglu", tied_embeddings=True,
+                                 norm_fp32=True)
 _FAMILY_DEFAULTS["gemma2"] = dict(_FAMILY_DEFAULTS["gemma"], norm_layout="sandwich")
 _FAMILY_DEFAULTS["gemma3"] = dict(_FAMILY_DEFAULTS["gemma2"], qk_norm="head")
 _FAMILY_DEFAULTS["phi3"] = dict(_FAMILY_DEFAULTS["llama"], fused_qkv=True, fused_gate_up=True)
@@ -164,6 +167,9 @@ class ModelConfig:
     router_bias: bool = False  # bias in the router (gpt-oss)
     n_group: int = 0  # expert groups for group-limited routing (DeepSeek); 0: none
     topk_group: int = 0  # groups a token may pick from
+    # -- what the reference implementation does (transformers 5.x) --
+    norm_fp32: bool = False  # the norm keeps its normalised output in fp32 (Gemma's (1 + w) RMSNorm)
+    experts_kernel: str = "grouped_mm"  # transformers' experts_implementation: "grouped_mm" (default) or "eager"
     published_params: int | None = None
     source: str = ""
 
@@ -250,7 +256,8 @@ class ModelConfig:
 
     def _check_structure(self, where: str) -> None:
         """Check the fields of the block structures added for newer architectures."""
-        for field, choices in (("norm_layout", tuple(NORM_LAYOUTS)), ("qk_norm", QK_NORMS)):
+        for field, choices in (("norm_layout", tuple(NORM_LAYOUTS)), ("qk_norm", QK_NORMS),
+                               ("experts_kernel", EXPERTS_KERNELS)):
             if getattr(self, field) not in choices:
                 raise TsizeError(f"{where}: unknown {field} {getattr(self, field)!r}; valid: {', '.join(choices)}")
         counts = ("rotary_dim", "sliding_window", "n_sliding_layers", "q_lora_rank", "kv_lora_rank",

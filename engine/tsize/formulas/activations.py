@@ -81,7 +81,7 @@ def attention_core(*, n_head, head_dim, flash, act_bytes, attention_matrix):
     return _f(act_bytes) * _f(n_head) * head_dim + 4 * _f(n_head) * _f(flash) + attention_matrix
 
 
-def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes):
+def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes, expert_loop=0):
     """Saved inside one MLP block, its input excluded [bytes/token].
 
     Dense: ``n*a*f`` with ``n`` the saved hidden-size tensors of the
@@ -91,11 +91,16 @@ def mlp(*, d_model, d_ff, mlp_saved, n_experts, top_k, act_bytes):
     (``2*a*d``), the expert's hidden tensors (``n*a*f``), an fp32 routing
     weight and three int64 sort/scatter indices (28 B); the router saves its
     fp32 softmax ``4*E``, the top-k int64 indices and fp32 weights and their
-    fp32 sum (``12*k + 4``).
+    fp32 sum (``12*k + 4``). With ``expert_loop`` (transformers'
+    ``experts_implementation="eager"``, a Python loop over experts) each
+    routed copy keeps one more ``a*d`` tensor (the weighted expert output
+    before ``index_add_``) and one int64 token index instead of the
+    grouped kernel's 28 B: ``3*a*d + 8``.
     """
     a = _f(act_bytes)
     hidden = _f(mlp_saved) * a * d_ff
-    moe = _f(top_k) * (hidden + 2 * a * d_model + 28) + 4 * _f(n_experts) + 12 * _f(top_k) + 4
+    per_copy = np.where(_f(expert_loop) > 0, 3 * a * d_model + 8, 2 * a * d_model + 28)
+    moe = _f(top_k) * (hidden + per_copy) + 4 * _f(n_experts) + 12 * _f(top_k) + 4
     return np.where(_f(n_experts) > 1, moe, hidden)
 
 
@@ -185,3 +190,82 @@ def total(*, batch_size, seq_len, n_layer, layer, attention_matrix, residual_byt
         in_flight * stage_layers * (layer - (r == 1) * _f(attention_matrix) / t),
     )
     return _f(batch_size) * seq_len * (blocks + _f(head) / t) + per_sequence
+
+
+# ---------------------------------------------------------------------------
+# Structures of newer architectures (measured against transformers 5.x)
+
+
+def qk_norm(*, n_head, n_kv_head, head_dim, qk_norm, act_bytes, norm_fp32):
+    """Saved by the query and key RMSNorms of one block [bytes/token].
+
+    Each saves an fp32 copy of its input (``4`` per element), the
+    normalised tensor before the gain (in the input dtype ``a``, or fp32
+    for Gemma's norm), and one fp32 reciprocal RMS per row: per head for
+    ``qk_norm = 1`` (Qwen3, Gemma 3: ``4*(H + K)``), per token for
+    ``qk_norm = 2`` (OLMo 2: ``8``). So ``(H + K)*hd*(4 + a)`` plus the
+    reciprocals; 0 without query/key norms.
+    """
+    q = np.asarray(qk_norm)
+    width = (_f(n_head) + n_kv_head) * head_dim
+    y = np.where(norm_fp32, 4.0, _f(act_bytes))
+    rows = np.where(q == 1, 4 * (_f(n_head) + n_kv_head), 8.0)
+    return np.where(q > 0, width * (4 + y) + rows, 0.0)
+
+
+def block_structure(*, norm, block_norms, parallel_residual, d_model, act_bytes):
+    """Per-block saved bytes of the norm layout beyond two pre-norms [bytes/token].
+
+    Sandwich norms (Gemma 2/3) add two norms (``block_norms = 4``); a
+    parallel block with one shared norm (Falcon-7B) has one norm fewer and
+    its attention and MLP read the same saved input (``-a*d``). Post-norms
+    (OLMo 2) and two-norm parallel blocks (GPT-NeoX) save as much as
+    pre-norms.
+    """
+    shared = (_f(block_norms) == 1) & (_f(parallel_residual) > 0)
+    return (_f(block_norms) - 2) * norm - shared * _f(act_bytes) * d_model
+
+
+def attention_layout(*, n_head, n_kv_head, head_dim, flash, act_bytes, v_view, out_copy):
+    """Saved attention tensors that depend on how an implementation lays them out [bytes/token].
+
+    ``v_view``: one fused Q/K/V projection whose V reaches the kernel as a
+    view (Q and K are replaced by their rotary outputs), so the kernel keeps
+    the whole fused output alive: ``a*(H + K)*hd`` more than separate Q, K,
+    V (Phi-3, GPT-NeoX). ``out_copy``: queries laid out head-major (rotary
+    by concatenation), so the fused kernel's output is copied before the
+    output projection: ``a*H*hd`` (flash only; naive attention always
+    copies and that is counted in ``attention_core``).
+    """
+    a = _f(act_bytes)
+    return (_f(v_view) * a * (_f(n_head) + n_kv_head) * head_dim
+            + _f(out_copy) * _f(flash) * a * _f(n_head) * head_dim)
+
+
+def softcap(*, seq_len, n_head, vocab_size, flash, act_bytes, attn_softcap, final_softcap):
+    """Saved by tanh logit soft-capping (Gemma 2) [bytes/token].
+
+    Attention logits: ``tanh`` keeps its output, ``a*H*T`` (naive
+    attention; a fused kernel caps in place and keeps nothing more). Output
+    logits: ``a*V``. Returns ``(attention, final)``.
+    """
+    a = _f(act_bytes)
+    attention = _f(attn_softcap) * (1 - _f(flash)) * a * _f(n_head) * seq_len
+    return attention, _f(final_softcap) * a * _f(vocab_size)
+
+
+def shared_expert(*, d_model, shared_d_ff, mlp_saved, shared_expert_gate, act_bytes):
+    """Saved by the shared expert of one MoE block [bytes/token] (0 without one).
+
+    Its hidden tensors ``n*a*f_s`` (it reads the block's saved input); with
+    Qwen2-MoE's sigmoid gate also the gate's sigmoid output and the shared
+    expert's output that it scales (``2*a*d + a``).
+    """
+    a = _f(act_bytes)
+    gate = _f(shared_expert_gate) * (2 * a * d_model + a)
+    return (_f(shared_d_ff) > 0) * (_f(mlp_saved) * a * _f(shared_d_ff)) + gate
+
+
+def mlp_mean(*, dense, moe, n_layer, moe_layers):
+    """Saved MLP bytes averaged over the blocks [bytes/token]: ``L - L_moe`` dense and ``L_moe`` MoE blocks."""
+    return ((_f(n_layer) - moe_layers) * dense + _f(moe_layers) * moe) / _f(n_layer)

@@ -399,7 +399,7 @@ def _init_small(model) -> None:
 
 
 def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "float32", attention: str = "flash",
-                dropout: float = 0.0, detail: bool = False):
+                dropout: float = 0.0, detail: bool = False, experts: str | None = None):
     """Bytes autograd saves for backward in one forward pass, deduplicated by storage, parameters excluded.
 
     Runs under ``FakeTensorMode`` on the CPU (real kernel selection, no
@@ -411,7 +411,7 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
     saved: dict[int, tuple] = {}
     with _session(m) as fake:
         with torch.device("cpu"):
-            model = build(m, attention=attention, dropout=dropout, dtype=dtype)
+            model = build(m, attention=attention, dropout=dropout, dtype=dtype, experts=experts)
             idx, targets = _batch(m, batch_size, seq_len, "cpu")
         if not fake:
             _init_small(model)
