@@ -197,8 +197,8 @@ def _steps(x, s, out) -> None:
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
     a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
                                          dropout_mask_bytes=mask) + activations.block_structure(
-        norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], d_model=d,
-        act_bytes=a_bytes)
+        norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], rmsnorm=x["rmsnorm"],
+        d_model=d, act_bytes=a_bytes, residual_bytes=r_bytes)
     a_shard = activations.layer_sharded(
         qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes)
         + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,

@@ -94,7 +94,7 @@ _FAMILY_DEFAULTS["gemma"] = dict(_FAMILY_DEFAULTS["llama"], mlp_activation="gegl
 _FAMILY_DEFAULTS["gemma2"] = dict(_FAMILY_DEFAULTS["gemma"], norm_layout="sandwich")
 _FAMILY_DEFAULTS["gemma3"] = dict(_FAMILY_DEFAULTS["gemma2"], qk_norm="head")
 _FAMILY_DEFAULTS["phi3"] = dict(_FAMILY_DEFAULTS["llama"], fused_qkv=True, fused_gate_up=True)
-_FAMILY_DEFAULTS["olmo2"] = dict(_FAMILY_DEFAULTS["llama"], qk_norm="full", norm_layout="post")
+_FAMILY_DEFAULTS["olmo2"] = dict(_FAMILY_DEFAULTS["llama"], qk_norm="full", norm_layout="post", norm_fp32=True)
 _FAMILY_DEFAULTS["gpt_neox"] = dict(
     _FAMILY_DEFAULTS["llama"], rmsnorm=False, norm_bias=True, mlp_activation="gelu", mlp_bias=True, qkv_bias=True,
     out_bias=True, fused_qkv=True, norm_layout="parallel")

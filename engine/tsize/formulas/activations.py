@@ -213,33 +213,36 @@ def qk_norm(*, n_head, n_kv_head, head_dim, qk_norm, act_bytes, norm_fp32):
     return np.where(q > 0, width * (4 + y) + rows, 0.0)
 
 
-def block_structure(*, norm, block_norms, parallel_residual, d_model, act_bytes):
+def block_structure(*, norm, block_norms, parallel_residual, rmsnorm, d_model, act_bytes, residual_bytes):
     """Per-block saved bytes of the norm layout beyond two pre-norms [bytes/token].
 
     Sandwich norms (Gemma 2/3) add two norms (``block_norms = 4``); a
     parallel block with one shared norm (Falcon-7B) has one norm fewer and
-    its attention and MLP read the same saved input (``-a*d``). Post-norms
-    (OLMo 2) and two-norm parallel blocks (GPT-NeoX) save as much as
-    pre-norms.
+    its attention and MLP read the same saved input (``-a*d``). Two
+    LayerNorms of one parallel block (GPT-NeoX, Falcon's new decoder) save
+    the same input tensor once (``-r*d``). Post-norms (OLMo 2) save as much
+    as pre-norms.
     """
-    shared = (_f(block_norms) == 1) & (_f(parallel_residual) > 0)
-    return (_f(block_norms) - 2) * norm - shared * _f(act_bytes) * d_model
+    parallel = _f(parallel_residual) > 0
+    shared = (_f(block_norms) == 1) & parallel
+    twin = (_f(block_norms) == 2) & parallel & (_f(rmsnorm) == 0)
+    d = _f(d_model)
+    return (_f(block_norms) - 2) * norm - shared * _f(act_bytes) * d - twin * _f(residual_bytes) * d
 
 
 def attention_layout(*, n_head, n_kv_head, head_dim, flash, act_bytes, v_view, out_copy):
     """Saved attention tensors that depend on how an implementation lays them out [bytes/token].
 
     ``v_view``: one fused Q/K/V projection whose V reaches the kernel as a
-    view (Q and K are replaced by their rotary outputs), so the kernel keeps
-    the whole fused output alive: ``a*(H + K)*hd`` more than separate Q, K,
-    V (Phi-3, GPT-NeoX). ``out_copy``: queries laid out head-major (rotary
+    view (Q and K are replaced by their rotary outputs), so the fused kernel
+    keeps the whole fused output alive: ``a*(H + K)*hd`` more than separate
+    Q, K, V (Phi-3, GPT-NeoX; naive attention's matmul copies the strided V). ``out_copy``: queries laid out head-major (rotary
     by concatenation), so the fused kernel's output is copied before the
     output projection: ``a*H*hd`` (flash only; naive attention always
     copies and that is counted in ``attention_core``).
     """
     a = _f(act_bytes)
-    return (_f(v_view) * a * (_f(n_head) + n_kv_head) * head_dim
-            + _f(out_copy) * _f(flash) * a * _f(n_head) * head_dim)
+    return _f(flash) * a * _f(n_head) * head_dim * (_f(v_view) * (1 + _f(n_kv_head) / _f(n_head)) + _f(out_copy))
 
 
 def softcap(*, seq_len, n_head, vocab_size, flash, act_bytes, attn_softcap, final_softcap):
