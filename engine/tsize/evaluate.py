@@ -200,12 +200,16 @@ def _steps(x, s, out) -> None:
         norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], rmsnorm=x["rmsnorm"],
         d_model=d, act_bytes=a_bytes, residual_bytes=r_bytes)
     a_shard = activations.layer_sharded(
-        qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes)
+        qkv=np.where(mla, activations.mla_qkv(
+            n_head=H, q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"],
+            qk_rope_head_dim=x["qk_rope_head_dim"], qk_nope_head_dim=x["qk_nope_head_dim"],
+            v_head_dim=x["v_head_dim"], act_bytes=a_bytes),
+            activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes))
         + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,
                               norm_fp32=x["norm_fp32"])
         + activations.attention_layout(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes,
                                        v_view=x["v_view"], out_copy=x["out_copy"]),
-        attention_core=activations.attention_core(n_head=H, head_dim=hd, flash=flash, act_bytes=a_bytes,
+        attention_core=activations.attention_core(n_head=H, head_dim=v_dim, flash=flash, act_bytes=a_bytes,
                                                   attention_matrix=a_matrix),
         mlp=activations.mlp_mean(
             dense=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=1, top_k=1,

@@ -262,13 +262,30 @@ def shared_expert(*, d_model, shared_d_ff, mlp_saved, shared_expert_gate, act_by
 
     Its hidden tensors ``n*a*f_s`` (it reads the block's saved input); with
     Qwen2-MoE's sigmoid gate also the gate's sigmoid output and the shared
-    expert's output that it scales (``2*a*d + a``).
+    expert's output that it scales (``a*d + a``).
     """
     a = _f(act_bytes)
-    gate = _f(shared_expert_gate) * (2 * a * d_model + a)
+    gate = _f(shared_expert_gate) * (a * d_model + a)
     return (_f(shared_d_ff) > 0) * (_f(mlp_saved) * a * _f(shared_d_ff)) + gate
 
 
 def mlp_mean(*, dense, moe, n_layer, moe_layers):
     """Saved MLP bytes averaged over the blocks [bytes/token]: ``L - L_moe`` dense and ``L_moe`` MoE blocks."""
     return ((_f(n_layer) - moe_layers) * dense + _f(moe_layers) * moe) / _f(n_layer)
+
+
+def mla_qkv(*, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim, act_bytes):
+    """Saved by multi-head latent attention before its kernel [bytes/token] (DeepSeek-V2/V3).
+
+    The query latent's RMSNorm (an fp32 copy ``4*r_q``, the normalised
+    latent ``a*r_q``, one fp32 reciprocal) and the up-projection's input
+    ``a*r_q`` (when ``r_q > 0``); the same for the key/value latent
+    ``r_kv``; then the kernel's per-head queries and keys ``a*H*(n + p)``
+    each (rotary part concatenated) and values ``a*H*v``.
+    """
+    a = _f(act_bytes)
+    qr, kvr = _f(q_lora_rank), _f(kv_lora_rank)
+    latent_q = np.where(qr > 0, (4 + 2 * a) * qr + 4, 0.0)
+    latent_kv = (4 + 2 * a) * kvr + 4
+    qk = _f(qk_nope_head_dim) + qk_rope_head_dim
+    return latent_q + latent_kv + a * _f(n_head) * (2 * qk + _f(v_head_dim))
