@@ -194,6 +194,8 @@ def _steps(x, s, out) -> None:
                                                 attn_softcap=x["attn_softcap"], final_softcap=x["final_softcap"])
     a_matrix = activations.attention_matrix(seq_len=T, n_head=H, flash=flash, act_bytes=a_bytes,
                                             softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask) + a_capped
+    a_matrix = a_matrix + activations.sinks(n_head=H, flash=flash, softmax_bytes=s_bytes,
+                                            attention_sinks=x["attention_sinks"])
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
     a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
                                          dropout_mask_bytes=mask) + activations.block_structure(

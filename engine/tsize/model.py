@@ -45,8 +45,11 @@ MLP_ACTIVATIONS = {
     # kernel that saves its input): gate output, GELU output, up output and
     # their product -> 4.
     "geglu": 4,
-    # gpt-oss's clamped SwiGLU (``GptOssExperts._apply_gate``), measured.
-    "swiglu_oss": 8,
+    # gpt-oss's clamped SwiGLU (``GptOssExperts._apply_gate``): the fused
+    # gate/up output (2, its strided halves are what the clamps save), the
+    # clamped gate, sigmoid output, gate * sigmoid, up + 1, and their product
+    # (the down projection's input) -> 7.
+    "swiglu_oss": 7,
 }
 
 #: Activations whose MLP has a gate and an up projection.
@@ -103,7 +106,7 @@ _FAMILY_DEFAULTS["falcon"] = dict(
     tied_embeddings=True, norm_layout="parallel_shared", softmax_fp32=False)
 _FAMILY_DEFAULTS["gpt_oss"] = dict(
     _FAMILY_DEFAULTS["llama"], mlp_activation="swiglu_oss", qkv_bias=True, out_bias=True, attention_sinks=True,
-    expert_bias=True, router_bias=True)
+    expert_bias=True, router_bias=True, softmax_fp32=False, norm_fp32=True)
 
 
 @dataclasses.dataclass(frozen=True)

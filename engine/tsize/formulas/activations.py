@@ -289,3 +289,13 @@ def mla_qkv(*, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head
     latent_kv = (4 + 2 * a) * kvr + 4
     qk = _f(qk_nope_head_dim) + qk_rope_head_dim
     return latent_q + latent_kv + a * _f(n_head) * (2 * qk + _f(v_head_dim))
+
+
+def sinks(*, n_head, flash, softmax_bytes, attention_sinks):
+    """Saved by attention sinks in naive attention (gpt-oss) [bytes/token].
+
+    The sink logit is one more softmax column per head (``s*H``) and the
+    row maximum subtracted before the softmax keeps its int64 index
+    (``8*H``); 0 without sinks or with a fused kernel.
+    """
+    return _f(attention_sinks) * (1 - _f(flash)) * _f(n_head) * (_f(softmax_bytes) + 8)
