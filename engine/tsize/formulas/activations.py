@@ -299,3 +299,20 @@ def sinks(*, n_head, flash, softmax_bytes, attention_sinks):
     (``8*H``); 0 without sinks or with a fused kernel.
     """
     return _f(attention_sinks) * (1 - _f(flash)) * _f(n_head) * (_f(softmax_bytes) + 8)
+
+
+def window_mask(*, seq_len, sliding_window, n_sliding_layers, n_layer, n_head, n_kv_head, head_dim, flash, act_bytes):
+    """Extra saved by SDPA in sliding-window blocks, averaged over the blocks [bytes/token].
+
+    transformers materialises the window as a mask once ``T >= W`` (it can
+    no longer rely on ``is_causal``). With a mask, each windowed block's
+    SDPA call keeps the mask converted to the compute dtype (``a*T`` per
+    token) and gets K and V repeated to all ``H`` heads rather than
+    grouped (``2*a*(H - K)*hd``). Naive attention masks by addition and
+    already repeats K and V, so keeps nothing more. Returns
+    ``(replicated, sharded)``: the mask is not split by tensor parallelism.
+    """
+    t, w = _f(seq_len), _f(sliding_window)
+    share = _f(flash) * (w > 0) * (t >= w) * _f(n_sliding_layers) / _f(n_layer)
+    a = _f(act_bytes)
+    return share * a * t, share * 2 * a * (_f(n_head) - n_kv_head) * head_dim
