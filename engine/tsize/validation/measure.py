@@ -29,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import weakref
 from typing import Any
 
 from tsize.errors import TsizeError
@@ -419,16 +420,21 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
         params |= {b.untyped_storage()._cdata for b in model.buffers()}
 
         def pack(t):
+            # A storage is identified by its address while it lives. Tensors saved by graph branches that
+            # do not reach the loss (routing scores used only for their indices) are freed during the
+            # forward pass and their addresses reused, so an entry counts only while its tensor is alive.
             storage = t.untyped_storage()
             key = storage._cdata
-            if key not in params and key not in saved:
-                saved[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes())
+            if key not in params and (key not in saved or saved[key][3]() is None):
+                saved[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes(), weakref.ref(t))
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(idx, targets)
-    total = sum(v[2] for v in saved.values())
-    return (total, list(saved.values())) if detail else total
+            loss = model(idx, targets)
+        alive = [v[:3] for v in saved.values() if v[3]() is not None]  # what backward will read
+        del loss
+    total = sum(v[2] for v in alive)
+    return (total, alive) if detail else total
 
 
 @contextlib.contextmanager
