@@ -40,7 +40,7 @@ MODEL_FIELDS = (
     "attention_sinks", "attn_softcap", "final_softcap", "sliding_window", "n_sliding_layers", "mla", "q_lora_rank",
     "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qk_dim", "v_dim", "moe_d_ff",
     "moe_layers", "shared_d_ff", "shared_expert_gate", "expert_bias", "router_bias", "norm_fp32", "expert_loop",
-    "v_view", "out_copy",
+    "v_view", "out_copy", "router_fp32", "sdpa_math", "masked_blocks",
 )
 PRECISION_FIELDS = ("param_bits", "grad_bits", "master_bits", "state_bits", "copy_bits", "compute_bits",
                     "residual_bits", "softmax_bits", "loss_bits")
@@ -188,6 +188,10 @@ def _steps(x, s, out) -> None:
     s_bytes = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
     l_bytes = np.maximum(x["loss_bits"], 32 * np.asarray(x["loss_fp32"])) / 8
     flash, drop, mask = x["flash"], x["dropout"], x["dropout_mask_bytes"]
+    # SDPA called with fewer K/V heads than query heads and no enable_gqa (Falcon) runs PyTorch's math
+    # fallback: the tensors of naive attention, with q, k, v and the softmax upcast to fp32
+    sdpa_math = np.asarray(flash) * np.asarray(x["sdpa_math"])
+    flash = np.asarray(flash) * (1 - np.asarray(x["sdpa_math"]))
     norm_bytes = np.where(np.asarray(x["norm_fp32"]) > 0, 4.0, r_bytes)  # Gemma's norm saves its output in fp32
     a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=norm_bytes)
     a_capped, a_final_cap = activations.softcap(seq_len=T, n_head=H, vocab_size=V, flash=flash, act_bytes=a_bytes,
@@ -199,7 +203,7 @@ def _steps(x, s, out) -> None:
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
     a_win_mask, a_win_kv = activations.window_mask(
         seq_len=T, sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"], n_layer=L, n_head=H,
-        n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes)
+        n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes, masked_blocks=x["masked_blocks"])
     a_rep = a_win_mask + activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
                                                       dropout_mask_bytes=mask) + activations.block_structure(
         norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], rmsnorm=x["rmsnorm"],
@@ -213,7 +217,9 @@ def _steps(x, s, out) -> None:
         + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,
                               norm_fp32=x["norm_fp32"])
         + activations.attention_layout(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes,
-                                       v_view=x["v_view"], out_copy=x["out_copy"]) + a_win_kv,
+                                       v_view=x["v_view"], out_copy=x["out_copy"]) + a_win_kv
+        + activations.sdpa_math_upcast(seq_len=T, n_head=H, head_dim=hd, act_bytes=a_bytes, softmax_bytes=s_bytes,
+                                       sdpa_math=sdpa_math),
         attention_core=activations.attention_core(n_head=H, head_dim=v_dim, flash=flash, act_bytes=a_bytes,
                                                   attention_matrix=a_matrix),
         mlp=activations.mlp_mean(
@@ -222,7 +228,8 @@ def _steps(x, s, out) -> None:
             moe=activations.mlp(d_model=d, d_ff=x["moe_d_ff"], mlp_saved=x["mlp_saved"], n_experts=E, top_k=k,
                                 act_bytes=a_bytes, expert_loop=x["expert_loop"])
             + activations.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], mlp_saved=x["mlp_saved"],
-                                        shared_expert_gate=x["shared_expert_gate"], act_bytes=a_bytes),
+                                        shared_expert_gate=x["shared_expert_gate"], act_bytes=a_bytes)
+            + activations.router_fp32_input(d_model=d, act_bytes=a_bytes, router_fp32=x["router_fp32"]),
             n_layer=L, moe_layers=x["moe_layers"]),
     )
     a_layer = activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard)

@@ -74,6 +74,9 @@ def _structure_fields(m: ModelConfig) -> dict[str, float]:
         norm_fp32=m.norm_fp32, expert_loop=m.experts_kernel == "eager",
         # how transformers lays out attention tensors (see activations.attention_layout)
         v_view=m.family in V_VIEW_FAMILIES, out_copy=m.family in OUT_COPY_FAMILIES,
+        router_fp32=m.family in ("deepseek_v2", "deepseek_v3"),
+        sdpa_math=m.family == "falcon" and m.kv_heads == 1 < m.n_head,
+        masked_blocks=m.family == "falcon" and m.kv_heads > 1,
     )
 
 

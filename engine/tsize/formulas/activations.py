@@ -301,18 +301,41 @@ def sinks(*, n_head, flash, softmax_bytes, attention_sinks):
     return _f(attention_sinks) * (1 - _f(flash)) * _f(n_head) * (_f(softmax_bytes) + 8)
 
 
-def window_mask(*, seq_len, sliding_window, n_sliding_layers, n_layer, n_head, n_kv_head, head_dim, flash, act_bytes):
-    """Extra saved by SDPA in sliding-window blocks, averaged over the blocks [bytes/token].
+def window_mask(*, seq_len, sliding_window, n_sliding_layers, n_layer, n_head, n_kv_head, head_dim, flash, act_bytes,
+                masked_blocks=0):
+    """Extra saved by SDPA in blocks that get an explicit mask, averaged over the blocks [bytes/token].
 
-    transformers materialises the window as a mask once ``T >= W`` (it can
-    no longer rely on ``is_causal``). With a mask, each windowed block's
-    SDPA call keeps the mask converted to the compute dtype (``a*T`` per
-    token) and gets K and V repeated to all ``H`` heads rather than
-    grouped (``2*a*(H - K)*hd``). Naive attention masks by addition and
-    already repeats K and V, so keeps nothing more. Returns
-    ``(replicated, sharded)``: the mask is not split by tensor parallelism.
+    transformers materialises a sliding window as a mask once ``T >= W``
+    (it can no longer rely on ``is_causal``); Falcon's new decoder passes
+    its own mask to every block (``masked_blocks = 1``). With a mask, each
+    such block's SDPA call keeps the mask in the compute dtype (``a*T`` per
+    token) and gets K and V repeated to all ``H`` heads rather than grouped
+    (``2*a*(H - K)*hd``). Naive attention masks by addition and already
+    repeats K and V, so keeps nothing more. Returns ``(replicated,
+    sharded)``: the mask is not split by tensor parallelism.
     """
     t, w = _f(seq_len), _f(sliding_window)
-    share = _f(flash) * (w > 0) * (t >= w) * _f(n_sliding_layers) / _f(n_layer)
+    windowed = (w > 0) * (t >= w) * _f(n_sliding_layers) / _f(n_layer)
+    share = _f(flash) * np.maximum(windowed, _f(masked_blocks))
     a = _f(act_bytes)
     return share * a * t, share * 2 * a * (_f(n_head) - n_kv_head) * head_dim
+
+
+def sdpa_math_upcast(*, seq_len, n_head, head_dim, act_bytes, softmax_bytes, sdpa_math):
+    """Extra kept by PyTorch's SDPA math fallback over naive attention [bytes/token].
+
+    The fallback computes in fp32 when the inputs are narrower: queries and
+    the repeated keys and values ``(4 - a)*3H*hd`` and the softmax
+    ``(4 - s)*H*T`` more than naive attention in the compute dtype.
+    """
+    a, s = _f(act_bytes), _f(softmax_bytes)
+    return _f(sdpa_math) * ((4 - a) * 3 * _f(n_head) * head_dim + (4 - s) * _f(n_head) * seq_len)
+
+
+def router_fp32_input(*, d_model, act_bytes, router_fp32):
+    """fp32 copy of the router's input in one MoE block [bytes/token] (DeepSeek's router runs in fp32).
+
+    ``4*d`` when the compute dtype is narrower than fp32 (in fp32 the cast
+    is the input itself, already saved), else 0.
+    """
+    return _f(router_fp32) * (_f(act_bytes) < 4) * 4 * _f(d_model)

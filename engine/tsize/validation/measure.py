@@ -207,6 +207,16 @@ _NEW_FAMILIES = ("qwen3", "qwen3_moe", "qwen2_moe", "deepseek_v3", "deepseek_v2"
 EAGER_ONLY = ("gemma2", "gpt_oss")
 
 
+def fused_kernel_unmeasurable(m: ModelConfig) -> str | None:
+    """Why SDPA's fused kernel cannot be measured for ``m`` on the CPU (None when it can)."""
+    if m.family in EAGER_ONLY:
+        return f"transformers has no SDPA attention for {m.family}"
+    if m.mla:
+        return ("SDPA on the CPU runs its math fallback when query/key and value head sizes differ "
+                "(multi-head latent attention); CUDA's fused kernels do not")
+    return None
+
+
 def _layer_types(m: ModelConfig) -> list[str]:
     """``n_sliding_layers`` windowed layers, then the full-attention ones (totals do not depend on the order)."""
     return ["sliding_attention"] * m.n_sliding_layers + ["full_attention"] * (m.n_layer - m.n_sliding_layers)

@@ -84,7 +84,7 @@ def run(model: str | ModelConfig, *, batch_size: int = 1, seq_len: int | None = 
     setting = f"B={batch_size} T={T}, {where}"
     checks.append(Check(m.name, "flops_forward", setting, estimate["flops_forward"], flops["forward"]))
     checks.append(Check(m.name, "flops_backward", setting, estimate["flops_backward"], flops["backward"]))
-    kernels = ("naive",) if m.family in measure.EAGER_ONLY else ("naive", "flash")
+    kernels = ("naive",) if measure.fused_kernel_unmeasurable(m) else ("naive", "flash")
     for attention in kernels:
         for dtype, recipe in RECIPES.items():
             measured = measure.saved_bytes(target, batch_size=batch_size, seq_len=T, dtype=dtype, attention=attention)
