@@ -203,7 +203,7 @@ def _steps(x, s, out) -> None:
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
     a_win_mask, a_win_kv = activations.window_mask(
         seq_len=T, sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"], n_layer=L, n_head=H,
-        n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes, masked_blocks=x["masked_blocks"])
+        n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes, masked_blocks=x["masked_blocks"], batch_size=B)
     a_rep = a_win_mask + activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
                                                       dropout_mask_bytes=mask) + activations.block_structure(
         norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], rmsnorm=x["rmsnorm"],
@@ -217,9 +217,9 @@ def _steps(x, s, out) -> None:
         + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,
                               norm_fp32=x["norm_fp32"])
         + activations.attention_layout(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes,
-                                       v_view=x["v_view"], out_copy=x["out_copy"]) + a_win_kv
-        + activations.sdpa_math_upcast(seq_len=T, n_head=H, head_dim=hd, act_bytes=a_bytes, softmax_bytes=s_bytes,
-                                       sdpa_math=sdpa_math),
+                                       v_view=x["v_view"], out_copy=x["out_copy"], batch_size=B) + a_win_kv
+        + activations.sdpa_math_upcast(seq_len=T, n_head=H, n_kv_head=K, head_dim=hd, act_bytes=a_bytes,
+                                       softmax_bytes=s_bytes, sdpa_math=sdpa_math, batch_size=B),
         attention_core=activations.attention_core(n_head=H, head_dim=v_dim, flash=flash, act_bytes=a_bytes,
                                                   attention_matrix=a_matrix),
         mlp=activations.mlp_mean(

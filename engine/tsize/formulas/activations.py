@@ -230,19 +230,27 @@ def block_structure(*, norm, block_norms, parallel_residual, rmsnorm, d_model, a
     return (_f(block_norms) - 2) * norm - shared * _f(act_bytes) * d - twin * _f(residual_bytes) * d
 
 
-def attention_layout(*, n_head, n_kv_head, head_dim, flash, act_bytes, v_view, out_copy):
+def attention_layout(*, n_head, n_kv_head, head_dim, flash, act_bytes, v_view, out_copy, batch_size=2):
     """Saved attention tensors that depend on how an implementation lays them out [bytes/token].
 
     ``v_view``: one fused Q/K/V projection whose V reaches the kernel as a
-    view (Q and K are replaced by their rotary outputs), so the fused kernel
-    keeps the whole fused output alive: ``a*(H + K)*hd`` more than separate
-    Q, K, V (Phi-3, GPT-NeoX; naive attention's matmul copies the strided V). ``out_copy``: queries laid out head-major (rotary
+    view (Q and K are replaced by their rotary outputs), so the kernel keeps
+    the whole fused output alive: ``a*(H + K)*hd`` more than separate Q, K,
+    V (Phi-3, GPT-NeoX). Naive attention's matmul copies a strided V into
+    one batch of heads, except for a single sequence (``B = 1``), where the
+    view survives too. ``out_copy``: queries laid out head-major (rotary
     by concatenation), so the fused kernel's output is copied before the
-    output projection: ``a*H*hd`` (flash only; naive attention always
-    copies and that is counted in ``attention_core``).
+    output projection: ``a*H*hd`` (naive attention always copies and that
+    is counted in ``attention_core``). Naive multi-query attention
+    (``K = 1``) of a single sequence: the repeated keys and values stay
+    broadcast views of one head, ``2*a*(H - 1)*hd`` less than ``qkv`` counts.
     """
     a = _f(act_bytes)
-    return _f(flash) * a * _f(n_head) * head_dim * (_f(v_view) * (1 + _f(n_kv_head) / _f(n_head)) + _f(out_copy))
+    H, K = _f(n_head), _f(n_kv_head)
+    single = (1 - _f(flash)) * (_f(batch_size) == 1)
+    v_view_kept = np.maximum(_f(flash), single * (K == H))
+    mqa_views = single * (K == 1) * 2 * (H - 1) * head_dim
+    return a * (H * head_dim * (_f(v_view) * v_view_kept * (1 + K / H) + _f(out_copy) * _f(flash)) - mqa_views)
 
 
 def softcap(*, seq_len, n_head, vocab_size, flash, act_bytes, attn_softcap, final_softcap):
@@ -302,7 +310,7 @@ def sinks(*, n_head, flash, softmax_bytes, attention_sinks):
 
 
 def window_mask(*, seq_len, sliding_window, n_sliding_layers, n_layer, n_head, n_kv_head, head_dim, flash, act_bytes,
-                masked_blocks=0):
+                masked_blocks=0, batch_size=2):
     """Extra saved by SDPA in blocks that get an explicit mask, averaged over the blocks [bytes/token].
 
     transformers materialises a sliding window as a mask once ``T >= W``
@@ -310,26 +318,31 @@ def window_mask(*, seq_len, sliding_window, n_sliding_layers, n_layer, n_head, n
     its own mask to every block (``masked_blocks = 1``). With a mask, each
     such block's SDPA call keeps the mask in the compute dtype (``a*T`` per
     token) and gets K and V repeated to all ``H`` heads rather than grouped
-    (``2*a*(H - K)*hd``). Naive attention masks by addition and already
-    repeats K and V, so keeps nothing more. Returns ``(replicated,
-    sharded)``: the mask is not split by tensor parallelism.
+    (``2*a*(H - K)*hd``; for one sequence with one K/V head the repeats
+    are broadcast views, nothing more). Naive attention masks by addition
+    and already repeats K and V, so keeps nothing more. Returns
+    ``(replicated, sharded)``: the mask is not split by tensor parallelism.
     """
     t, w = _f(seq_len), _f(sliding_window)
     windowed = (w > 0) * (t >= w) * _f(n_sliding_layers) / _f(n_layer)
     share = _f(flash) * np.maximum(windowed, _f(masked_blocks))
     a = _f(act_bytes)
-    return share * a * t, share * 2 * a * (_f(n_head) - n_kv_head) * head_dim
+    copies = 1 - (_f(batch_size) == 1) * (_f(n_kv_head) == 1)
+    return share * a * t, share * copies * 2 * a * (_f(n_head) - n_kv_head) * head_dim
 
 
-def sdpa_math_upcast(*, seq_len, n_head, head_dim, act_bytes, softmax_bytes, sdpa_math):
+def sdpa_math_upcast(*, seq_len, n_head, n_kv_head, head_dim, act_bytes, softmax_bytes, sdpa_math, batch_size=2):
     """Extra kept by PyTorch's SDPA math fallback over naive attention [bytes/token].
 
     The fallback computes in fp32 when the inputs are narrower: queries and
-    the repeated keys and values ``(4 - a)*3H*hd`` and the softmax
-    ``(4 - s)*H*T`` more than naive attention in the compute dtype.
+    the repeated keys and values ``(4 - a)*(H + 2H')*hd`` (``H' = K`` when
+    one sequence's single K/V head stays a broadcast view, else ``H``) and
+    the softmax ``(4 - s)*H*T`` more than naive attention in the compute
+    dtype.
     """
-    a, s = _f(act_bytes), _f(softmax_bytes)
-    return _f(sdpa_math) * ((4 - a) * 3 * _f(n_head) * head_dim + (4 - s) * _f(n_head) * seq_len)
+    a, s, H = _f(act_bytes), _f(softmax_bytes), _f(n_head)
+    kv = np.where((_f(batch_size) == 1) & (_f(n_kv_head) == 1), _f(n_kv_head), H)
+    return _f(sdpa_math) * ((4 - a) * (H + 2 * kv) * head_dim + (4 - s) * H * seq_len)
 
 
 def router_fp32_input(*, d_model, act_bytes, router_fp32):
