@@ -316,6 +316,28 @@ class ModelConfig:
     def block_norms(self) -> int:
         return NORM_LAYOUTS[self.norm_layout]
 
+    def not_modelled(self) -> list[str]:
+        """What tsize does not model for this architecture, in words (shown by ``tsize size``)."""
+        notes = []
+        if self.n_experts > 1:
+            notes.append("expert parallelism: every data-parallel rank holds all experts "
+                         "(tensor parallelism splits each expert), and all-to-all traffic is not counted")
+        if self.mla:
+            notes.append("MLA's absorbed inference kernels and latent KV cache: sized as transformers trains it (keys and values "
+                         "up-projected per head)")
+        if self.n_sliding_layers:
+            notes.append("sliding window: flops_iteration_causal counts a windowed kernel; flops_forward/backward "
+                         "count the full T x T matrix, as naive attention computes it")
+        if self.attn_softcap:
+            notes.append("attention soft-capping with attention=flash assumes a fused kernel that caps in place "
+                         "(FlashAttention-2); transformers runs Gemma 2 with eager attention only")
+        if self.family == "falcon" and self.kv_heads == 1 < self.n_head:
+            notes.append("attention=flash: transformers' Falcon calls SDPA with one K/V head and no enable_gqa, "
+                         "so PyTorch runs its math fallback; sized as that, not as a fused kernel")
+        if self.family == "deepseek_v3":
+            notes.append("the multi-token-prediction module (num_nextn_predict_layers) is not part of the model")
+        return notes
+
 
 def _divisors(n: int) -> list[int]:
     return [k for k in range(1, n + 1) if n % k == 0]

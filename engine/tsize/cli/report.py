@@ -55,11 +55,16 @@ def render(model, *, console: Console | None = None, dtype: str | None = None, c
     T, B = p["seq_len"], p["batch_size"]
 
     console.print(f"[bold]{m.name}[/]  family={m.family}  L={m.n_layer}  d={m.d_model}  heads={m.n_head}"
-                  f"  kv_heads={m.kv_heads}  head_dim={m.head_size}  d_ff={m.d_ff}  V={m.vocab_size}"
+                  + (f"  MLA: q_lora={m.q_lora_rank} kv_lora={m.kv_lora_rank} qk_head={m.qk_nope_head_dim}+"
+                     f"{m.qk_rope_head_dim} v_head={m.v_head_dim}" if m.mla else
+                     f"  kv_heads={m.kv_heads}  head_dim={m.head_size}")
+                  + f"  d_ff={m.d_ff}  V={m.vocab_size}"
                   f"  n_ctx={m.n_ctx}" + (f"  experts={m.n_experts} top_k={m.top_k}" if m.n_experts > 1 else ""))
     console.print(f"B={B} T={T} precision={recipe.id} ({recipe.description}); optimizer={p['optimizer']}; "
                   f"attention={p['attention']}; dropout={p['dropout']}; recompute={p['recompute']}; "
                   f"gpu={gpu.name} x {p['n_gpus']}")
+    for note in m.not_modelled():
+        console.print(f"[yellow]not modelled:[/] {note}")
     if not p["heads_divide"]:
         console.print("[red]n_head does not divide d_model (or n_kv_head does not divide n_head): "
                       "no such model can be built[/]")
