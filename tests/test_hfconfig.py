@@ -280,6 +280,7 @@ def test_single_sequence_activations(name):
     _check_activations(from_hf_config(config, name=name), B=1, T=23)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["gemma-3-1b", "phi-3-mini-4k", "falcon-7b", "pythia-6.9b"])
 def test_full_size_activations(name):
     """Whole models on fake tensors at T = 256 (fast; the README table runs T = 1024)."""

@@ -27,6 +27,7 @@ Requires the ``validate`` extra: ``pip install -e '.[validate]'``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import math
 import weakref
@@ -399,7 +400,10 @@ def flops(m: ModelConfig, *, batch_size: int, seq_len: int) -> dict[str, int]:
         backward = FlopCounterMode(display=False)
         with backward:
             loss.backward()
-    return {"forward": forward.get_total_flops(), "backward": backward.get_total_flops()}
+    counts = {"forward": forward.get_total_flops(), "backward": backward.get_total_flops()}
+    del model, loss
+    gc.collect()  # transformers models hold reference cycles: free real (MoE) weights before the next build
+    return counts
 
 
 def _init_small(model) -> None:
@@ -444,6 +448,8 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
         alive = [v[:3] for v in saved.values() if v[3]() is not None]  # what backward will read
         del loss
     total = sum(v[2] for v in alive)
+    del model
+    gc.collect()  # transformers models hold reference cycles: free real (MoE) weights before the next build
     return (total, alive) if detail else total
 
 

@@ -126,7 +126,7 @@ def summary_markdown(checks: list[Check]) -> str:
         params = next(c for c in checks if c.model == model and c.quantity == "params_total")
         equal = "equal" if params.estimate == params.measured else f"{params.error:+.4%}"
         where = next((c.setting.split(", ", 1)[-1] for c in checks if c.model == model and c.quantity == "flops_forward"),
-                     "parameters only (1-block slice too large for CPU tensors)")
+                     "parameters only (MoE slice too large for CPU tensors)")
         setting = next((c.setting.split(",")[0] for c in checks if c.model == model and c.quantity == "flops_forward"),
                        "")
         lines.append(f"| {model} | {params.measured:,.0f} ({equal}) | {worst(model, 'flops')} | "
