@@ -93,9 +93,9 @@ def _models(x, s, out) -> None:
     p_shared = params.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], gated_mlp=x["gated_mlp"],
                                     mlp_bias=x["mlp_bias"], shared_expert_gate=x["shared_expert_gate"])
     p_head = params.lm_head(vocab_size=V, d_model=d, tied_embeddings=x["tied_embeddings"])
-    p_dense_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn, extra_attention=0,
+    p_dense_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn,
                                  mlp=p_mlp)
-    p_moe_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn, extra_attention=0,
+    p_moe_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn,
                                mlp=params.moe_mlp(expert=p_expert, n_experts=E, router=p_router,
                                                   shared_expert=p_shared))
     p_blocks = params.blocks(dense_block=p_dense_block, moe_block=p_moe_block, n_layer=L, moe_layers=L_moe)

@@ -71,21 +71,6 @@ def lm_head(*, vocab_size, d_model, tied_embeddings):
     return _i(vocab_size) * d_model * (1 - _i(tied_embeddings))
 
 
-def layer(*, norm, attention, mlp, router, n_experts):
-    """One transformer block [parameters]: two norms, attention, router and ``E`` MLPs."""
-    return 2 * _i(norm) + attention + router + _i(n_experts) * mlp
-
-
-def total(*, token_embedding, position_embedding, layer, n_layer, norm, lm_head):
-    """Whole model [parameters]: embeddings + ``L`` blocks + final norm + LM head."""
-    return token_embedding + position_embedding + _i(n_layer) * layer + norm + lm_head
-
-
-def active(*, total, mlp, n_layer, n_experts, top_k):
-    """Parameters used per token [parameters]: total minus the ``E - k`` idle experts per layer."""
-    return total - _i(n_layer) * (_i(n_experts) - top_k) * mlp
-
-
 def lookup(*, token_embedding, position_embedding, tied_embeddings):
     """Parameters read by table lookup rather than used in a matmul [parameters].
 
@@ -192,9 +177,10 @@ def router_bias(*, n_experts, router_bias):
     return _i(n_experts) * _i(router_bias) * (_i(n_experts) > 1)
 
 
-def block(*, norm, block_norms, attention, extra_attention, mlp):
-    """One block [parameters]: its norms, attention (norms inside it included via ``extra_attention``) and MLP."""
-    return _i(block_norms) * norm + attention + extra_attention + mlp
+def block(*, norm, block_norms, attention, mlp):
+    """One block [parameters]: its ``n`` norms (2; 4 with sandwich norms; 1 shared by a parallel block),
+    attention (query/key and latent norms and sinks included) and MLP."""
+    return _i(block_norms) * norm + attention + mlp
 
 
 def moe_mlp(*, expert, n_experts, router, shared_expert):
