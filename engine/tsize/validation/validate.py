@@ -10,8 +10,11 @@ model (``tsize.validation.measure``) and compares:
 
 Dense models are measured at full size on fake tensors. Mixtures of experts
 route tokens data-dependently, which fake tensors cannot follow, so they run
-on real CPU tensors: on a one-block slice of the model (same widths), with
-the estimate computed for the same slice.
+on real CPU tensors: on a slice of the model (same widths) of one MoE block,
+plus one dense block when the model starts with dense blocks and one
+full-attention block when only some blocks have a sliding window, with the
+estimate computed for the same slice. SDPA's fused kernel is not measured
+where the CPU cannot run it (``measure.fused_kernel_unmeasurable``).
 """
 
 from __future__ import annotations
