@@ -34,7 +34,7 @@ from tsize.cli.main import main
 from tsize.registry import OUTPUT_NAMES, OUTPUTS
 
 DATA = Path(__file__).parent / "data"
-CASE_SECONDS = 10.0
+CASE_SECONDS = 30.0  # a hang detector (the bug: 38 s to never), generous for a loaded 2-core CI
 HF_CONFIGS = {p.name.split(".")[0]: json.loads(p.read_text()) for p in sorted(DATA.glob("*.config.json"))}
 #: Outputs that may be NaN in a fitting row: the registry documents them as "NaN: unknown / not measured".
 #: Outputs of a serving point (tier ``servings``): NaN by design at a training point, and the only ones that apply
@@ -137,7 +137,8 @@ def row_problems(row: dict) -> list[str]:
         if all(isinstance(row.get(k), int) for k in ("vocab_size", "d_model", "n_layer", "d_ff", "n_experts")):
             if row["params_token_embedding"] != row["vocab_size"] * row["d_model"]:
                 problems.append("params_token_embedding != vocab_size * d_model")
-            if row["params_mlp"] < row["n_layer"] * row["n_experts"] * 2 * row["d_model"] * row["d_ff"]:
+            uniform = row.get("family") in ("gpt2", "llama", "mistral", "mixtral", "qwen2")  # every block alike
+            if uniform and row["params_mlp"] < row["n_layer"] * row["n_experts"] * 2 * row["d_model"] * row["d_ff"]:
                 problems.append("params_mlp below n_layer * n_experts * 2 * d_model * d_ff")
     return problems
 

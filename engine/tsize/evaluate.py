@@ -36,6 +36,12 @@ MODEL_FIELDS = (
     "rmsnorm", "norm_bias", "mlp_saved", "gated_mlp", "mlp_bias", "qkv_bias", "out_bias", "tied_embeddings",
     "n_experts", "top_k", "softmax_fp32", "loss_fp32", "fused_qkv", "residual_dropout", "mask_buffer",
     "heads_divide",
+    # newer block structures (grid._structure_fields)
+    "block_norms", "parallel_residual", "post_norms", "sandwich_norms", "qk_norm", "fused_gate_up", "rotary_dim",
+    "attention_sinks", "attn_softcap", "final_softcap", "sliding_window", "n_sliding_layers", "mla", "q_lora_rank",
+    "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "qk_dim", "v_dim", "moe_d_ff",
+    "moe_layers", "shared_d_ff", "shared_expert_gate", "expert_bias", "router_bias", "norm_fp32", "expert_loop",
+    "v_view", "out_copy", "router_fp32", "sdpa_math", "masked_blocks",
 )
 PRECISION_FIELDS = PRECISION_BITS
 OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
@@ -87,31 +93,53 @@ def _models(x, s, out) -> None:
     """Parameter counts (tier ``models``)."""
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
     f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    L_moe, mla = x["moe_layers"], np.asarray(x["mla"]) > 0
     p_tok = params.token_embedding(vocab_size=V, d_model=d)
     p_pos = params.position_embedding(n_ctx=x["n_ctx"], d_model=d, learned_positions=x["learned_positions"])
     p_norm = params.norm(d_model=d, norm_bias=x["norm_bias"])
-    p_attn = params.attention(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, qkv_bias=x["qkv_bias"],
-                              out_bias=x["out_bias"])
+    p_attn_std = params.attention(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, qkv_bias=x["qkv_bias"],
+                                  out_bias=x["out_bias"])
+    p_attn_mla = params.mla_attention(d_model=d, n_head=H, q_lora_rank=x["q_lora_rank"],
+                                      kv_lora_rank=x["kv_lora_rank"], qk_rope_head_dim=x["qk_rope_head_dim"],
+                                      qk_nope_head_dim=x["qk_nope_head_dim"], v_head_dim=x["v_head_dim"],
+                                      qkv_bias=x["qkv_bias"], out_bias=x["out_bias"])
+    p_attn_norms = params.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"]) + np.where(
+        mla, params.mla_norms(q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"]), 0)
+    p_sinks = params.attention_sinks(n_head=H, attention_sinks=x["attention_sinks"])
+    p_attn = np.where(mla, p_attn_mla, p_attn_std) + np.where(mla, 0, p_attn_norms) + p_sinks
     p_mlp = params.mlp(d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"])
-    p_router = params.router(d_model=d, n_experts=E)
+    p_expert = params.mlp(d_model=d, d_ff=x["moe_d_ff"], gated_mlp=x["gated_mlp"], mlp_bias=x["expert_bias"])
+    p_router = params.router(d_model=d, n_experts=E) + params.router_bias(n_experts=E, router_bias=x["router_bias"])
+    p_shared = params.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], gated_mlp=x["gated_mlp"],
+                                    mlp_bias=x["mlp_bias"], shared_expert_gate=x["shared_expert_gate"])
     p_head = params.lm_head(vocab_size=V, d_model=d, tied_embeddings=x["tied_embeddings"])
-    p_layer = params.layer(norm=p_norm, attention=p_attn, mlp=p_mlp, router=p_router, n_experts=E)
-    p_total = params.total(token_embedding=p_tok, position_embedding=p_pos, layer=p_layer, n_layer=L, norm=p_norm,
-                           lm_head=p_head)
-    p_active = params.active(total=p_total, mlp=p_mlp, n_layer=L, n_experts=E, top_k=k)
+    p_dense_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn,
+                                 mlp=p_mlp)
+    p_moe_block = params.block(norm=p_norm, block_norms=x["block_norms"], attention=p_attn,
+                               mlp=params.moe_mlp(expert=p_expert, n_experts=E, router=p_router,
+                                                  shared_expert=p_shared))
+    p_blocks = params.blocks(dense_block=p_dense_block, moe_block=p_moe_block, n_layer=L, moe_layers=L_moe)
+    p_total = params.total_blocks(token_embedding=p_tok, position_embedding=p_pos, blocks=p_blocks, norm=p_norm,
+                                  lm_head=p_head)
+    p_active = params.active_experts(total=p_total, expert=p_expert, moe_layers=L_moe, n_experts=E, top_k=k)
     p_lookup = params.lookup(token_embedding=p_tok, position_embedding=p_pos, tied_embeddings=x["tied_embeddings"])
-    p_matmul = params.matmul(total=p_total, lookup=p_lookup, norm=p_norm, n_layer=L)
+    p_matmul = params.matmul(total=p_total, lookup=p_lookup, norm=p_norm, n_layer=L) - (
+        np.asarray(x["block_norms"]) - 2) * L * p_norm - L * (p_attn_norms + p_sinks)
     n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
                                learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
-    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer, p_total=p_total,
-             p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp)
+    p_layer_mean = (p_blocks / np.asarray(L, dtype=np.float64))
+    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
+             p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp,
+             p_block_norms=np.asarray(x["block_norms"]) * p_norm)
+    moe_any = np.asarray(L_moe) > 0
     out.update(
         params_token_embedding=p_tok, params_position_embedding=p_pos, params_attention=L * p_attn,
-        params_mlp=L * E * p_mlp, params_router=L * p_router, params_norm=params.norms(norm=p_norm, n_layer=L),
-        params_lm_head=p_head, params_layer=p_layer, params_total=p_total,
-        params_non_embedding=params.non_embedding(total=p_total, lookup=p_lookup),
-        params_active=p_active, param_tensors=n_tensors, heads_divide=np.asarray(x["heads_divide"], dtype=bool),
+        params_mlp=(np.asarray(L) - L_moe) * p_mlp + np.asarray(L_moe) * (E * p_expert + p_shared),
+        params_router=L_moe * p_router, params_norm=(np.asarray(x["block_norms"]) * L + 1) * p_norm,
+        params_lm_head=p_head, params_layer=np.where(moe_any, p_moe_block, p_dense_block), params_total=p_total,
+        params_non_embedding=params.non_embedding(total=p_total, lookup=p_lookup), params_active=p_active, param_tensors=n_tensors,
+        heads_divide=np.asarray(x["heads_divide"], dtype=bool),
     )
 
 
@@ -121,6 +149,42 @@ def _gpus(x, s, out) -> None:
                gpu_price_usd=x["gpu_price_usd"], gpu_cloud_usd_per_hour=x["gpu_cloud_usd_per_hour"])
 
 
+def _forward(x, B, T) -> dict[str, np.ndarray]:
+    """The forward FLOPs of one micro-batch of ``B`` sequences of ``T`` tokens, by part [FLOP]: per block
+    (``qkv``, ``scores``, ``values``, ``out``, ``layer``: means over the blocks where dense and MoE blocks
+    differ), all blocks (``mlp_all``, ``router_all``), the LM head and the whole pass, with full and causal
+    (windowed where the model has windows) attention. The one composition the steps and the runs share."""
+    L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
+    f, V, E, k = x["d_ff"], x["vocab_size"], x["n_experts"], x["top_k"]
+    tokens = np.asarray(B, dtype=np.float64) * T
+    mla, qk_dim, v_dim, L_moe = np.asarray(x["mla"]) > 0, x["qk_dim"], x["v_dim"], x["moe_layers"]
+    f_qkv = np.where(mla, flops.mla_projections(
+        tokens=tokens, d_model=d, n_head=H, q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"],
+        qk_rope_head_dim=x["qk_rope_head_dim"], qk_nope_head_dim=x["qk_nope_head_dim"], v_head_dim=x["v_head_dim"]),
+        flops.qkv(tokens=tokens, d_model=d, n_head=H, n_kv_head=K, head_dim=hd))
+    f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=qk_dim)
+    f_values = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=v_dim)
+    f_out = flops.attention_out(tokens=tokens, d_model=d, n_head=H, head_dim=v_dim)
+    f_mlp_all = (np.asarray(L) - L_moe) * flops.mlp(tokens=tokens, d_model=d, d_ff=f, gated_mlp=x["gated_mlp"],
+                                                    top_k=1) + np.asarray(L_moe) * flops.moe_mlp(
+        tokens=tokens, d_model=d, moe_d_ff=x["moe_d_ff"], gated_mlp=x["gated_mlp"], top_k=k,
+        shared_d_ff=x["shared_d_ff"], shared_expert_gate=x["shared_expert_gate"])
+    f_router_all = np.asarray(L_moe) * flops.router(tokens=tokens, d_model=d, n_experts=E)
+    f_mlp, f_router = f_mlp_all / np.asarray(L, dtype=np.float64), f_router_all / np.asarray(L, dtype=np.float64)
+    f_head = flops.lm_head(tokens=tokens, d_model=d, vocab_size=V)
+    f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
+                          mlp=f_mlp, router=f_router)
+    causal_share = flops.window_fraction(seq_len=T, sliding_window=x["sliding_window"],
+                                         n_sliding_layers=x["n_sliding_layers"], n_layer=L, causal=True)
+    f_scores_causal, f_values_causal = f_scores * causal_share, f_values * causal_share
+    f_fwd_causal = flops.forward(n_layer=L, lm_head=f_head, layer=flops.layer(
+        qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router, attention_scores=f_scores_causal,
+        attention_values=f_values_causal))
+    return dict(qkv=f_qkv, scores=f_scores, values=f_values, out=f_out, mlp_all=f_mlp_all, router_all=f_router_all,
+                head=f_head, layer=f_layer, fwd=flops.forward(layer=f_layer, n_layer=L, lm_head=f_head),
+                scores_causal=f_scores_causal, values_causal=f_values_causal, fwd_causal=f_fwd_causal)
+
+
 def _steps(x, s, out) -> None:
     """FLOPs and memory of one micro-batch on one device (tier ``steps``)."""
     L, d, H, K, hd = x["n_layer"], x["d_model"], x["n_head"], x["n_kv_head"], x["head_dim"]
@@ -128,32 +192,22 @@ def _steps(x, s, out) -> None:
     B = x["batch_size"]
     T = sequence.effective_seq_len(seq_len=x["seq_len"], n_ctx=x["n_ctx"])
     tokens_mb = np.asarray(B, dtype=np.float64) * T
-    f_qkv = flops.qkv(tokens=tokens_mb, d_model=d, n_head=H, n_kv_head=K, head_dim=hd)
-    f_scores = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
-    f_values = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd)
-    f_out = flops.attention_out(tokens=tokens_mb, d_model=d, n_head=H, head_dim=hd)
-    f_mlp = flops.mlp(tokens=tokens_mb, d_model=d, d_ff=f, gated_mlp=x["gated_mlp"], top_k=k)
-    f_router = flops.router(tokens=tokens_mb, d_model=d, n_experts=E)
-    f_head = flops.lm_head(tokens=tokens_mb, d_model=d, vocab_size=V)
-    f_layer = flops.layer(qkv=f_qkv, attention_scores=f_scores, attention_values=f_values, attention_out=f_out,
-                          mlp=f_mlp, router=f_router)
-    f_fwd = flops.forward(layer=f_layer, n_layer=L, lm_head=f_head)
-    f_scores_causal = flops.attention_scores(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)
-    f_values_causal = flops.attention_values(batch_size=B, seq_len=T, n_head=H, head_dim=hd, causal=True)
-    f_fwd_causal = flops.forward(n_layer=L, lm_head=f_head, layer=flops.layer(
-        qkv=f_qkv, attention_out=f_out, mlp=f_mlp, router=f_router, attention_scores=f_scores_causal,
-        attention_values=f_values_causal))
+    mla, qk_dim, v_dim = np.asarray(x["mla"]) > 0, x["qk_dim"], x["v_dim"]
+    fw = _forward(x, B, T)
+    f_qkv, f_scores, f_values, f_out = fw["qkv"], fw["scores"], fw["values"], fw["out"]
+    f_mlp_all, f_router_all, f_head, f_layer, f_fwd = fw["mlp_all"], fw["router_all"], fw["head"], fw["layer"], fw["fwd"]
+    f_scores_causal, f_values_causal, f_fwd_causal = fw["scores_causal"], fw["values_causal"], fw["fwd_causal"]
     n_compute = s["p_active"] - s["p_lookup"]
     out.update(
         seq_len_ok=sequence.seq_len_ok(seq_len=T, n_ctx=x["n_ctx"], learned_positions=x["learned_positions"]),
         flops_qkv=L * f_qkv, flops_attention_scores=L * f_scores, flops_attention_values=L * f_values,
-        flops_attention_out=L * f_out, flops_mlp=L * f_mlp, flops_router=L * f_router, flops_lm_head=f_head,
+        flops_attention_out=L * f_out, flops_mlp=f_mlp_all, flops_router=f_router_all, flops_lm_head=f_head,
         flops_forward=f_fwd, flops_backward=flops.backward(forward=f_fwd),
         flops_iteration=flops.iteration(forward=f_fwd),
         flops_iteration_causal=flops.iteration(forward=f_fwd_causal),
         flops_attention_scores_causal=L * f_scores_causal, flops_attention_values_causal=L * f_values_causal,
         flops_forward_causal=f_fwd_causal, flops_backward_causal=flops.backward(forward=f_fwd_causal),
-        flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=hd,
+        flops_palm_iteration=tokens_mb * flops.palm_per_token(params=n_compute, n_layer=L, n_head=H, head_dim=qk_dim,
                                                               seq_len=T),
         flops_recompute=flops.recompute(layer=f_layer, attention_scores=f_scores, attention_values=f_values,
                                         n_layer=L, recompute=x["recompute"]),
@@ -174,22 +228,54 @@ def _steps(x, s, out) -> None:
     s_bytes = np.maximum(x["softmax_bits"], 32 * np.asarray(x["softmax_fp32"])) / 8
     l_bytes = np.maximum(x["loss_bits"], 32 * np.asarray(x["loss_fp32"])) / 8
     flash, drop, mask = x["flash"], x["dropout"], x["dropout_mask_bytes"]
-    a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=r_bytes)
+    # SDPA called with fewer K/V heads than query heads and no enable_gqa (Falcon) runs PyTorch's math
+    # fallback: the tensors of naive attention, with q, k, v and the softmax upcast to fp32
+    sdpa_math = np.asarray(flash) * np.asarray(x["sdpa_math"])
+    flash = np.asarray(flash) * (1 - np.asarray(x["sdpa_math"]))
+    norm_bytes = np.where(np.asarray(x["norm_fp32"]) > 0, 4.0, r_bytes)  # Gemma's norm saves its output in fp32
+    a_norm = activations.norm(d_model=d, rmsnorm=x["rmsnorm"], residual_bytes=norm_bytes)
+    a_capped, a_final_cap = activations.softcap(seq_len=T, n_head=H, vocab_size=V, flash=flash, act_bytes=a_bytes,
+                                                attn_softcap=x["attn_softcap"], final_softcap=x["final_softcap"])
     a_matrix = activations.attention_matrix(seq_len=T, n_head=H, flash=flash, act_bytes=a_bytes,
-                                            softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask)
+                                            softmax_bytes=s_bytes, dropout=drop, dropout_mask_bytes=mask) + a_capped
+    a_matrix = a_matrix + activations.sinks(n_head=H, flash=flash, softmax_bytes=s_bytes,
+                                            attention_sinks=x["attention_sinks"])
     masks = activations.residual_masks(dropout=drop, residual_dropout=x["residual_dropout"])
-    a_rep = activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
-                                         dropout_mask_bytes=mask)
+    a_win_mask, a_win_kv = activations.window_mask(
+        seq_len=T, sliding_window=x["sliding_window"], n_sliding_layers=x["n_sliding_layers"], n_layer=L, n_head=H,
+        n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes, masked_blocks=x["masked_blocks"], batch_size=B)
+    a_rep = a_win_mask + activations.layer_replicated(norm=a_norm, d_model=d, act_bytes=a_bytes, residual_masks=masks,
+                                                      dropout_mask_bytes=mask) + activations.block_structure(
+        norm=a_norm, block_norms=x["block_norms"], parallel_residual=x["parallel_residual"], rmsnorm=x["rmsnorm"],
+        d_model=d, act_bytes=a_bytes, residual_bytes=r_bytes)
     a_shard = activations.layer_sharded(
-        qkv=activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes),
-        attention_core=activations.attention_core(n_head=H, head_dim=hd, flash=flash, act_bytes=a_bytes,
+        qkv=np.where(mla, activations.mla_qkv(
+            n_head=H, q_lora_rank=x["q_lora_rank"], kv_lora_rank=x["kv_lora_rank"],
+            qk_rope_head_dim=x["qk_rope_head_dim"], qk_nope_head_dim=x["qk_nope_head_dim"],
+            v_head_dim=x["v_head_dim"], act_bytes=a_bytes),
+            activations.qkv(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes))
+        + activations.qk_norm(n_head=H, n_kv_head=K, head_dim=hd, qk_norm=x["qk_norm"], act_bytes=a_bytes,
+                              norm_fp32=x["norm_fp32"])
+        + activations.attention_layout(n_head=H, n_kv_head=K, head_dim=hd, flash=flash, act_bytes=a_bytes,
+                                       v_view=x["v_view"], out_copy=x["out_copy"], batch_size=B) + a_win_kv
+        + activations.sdpa_math_upcast(seq_len=T, n_head=H, n_kv_head=K, head_dim=hd, act_bytes=a_bytes,
+                                       softmax_bytes=s_bytes, sdpa_math=sdpa_math, batch_size=B),
+        attention_core=activations.attention_core(n_head=H, head_dim=v_dim, flash=flash, act_bytes=a_bytes,
                                                   attention_matrix=a_matrix),
-        mlp=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=E, top_k=k, act_bytes=a_bytes),
+        mlp=activations.mlp_mean(
+            dense=activations.mlp(d_model=d, d_ff=f, mlp_saved=x["mlp_saved"], n_experts=1, top_k=1,
+                                  act_bytes=a_bytes),
+            moe=activations.mlp(d_model=d, d_ff=x["moe_d_ff"], mlp_saved=x["mlp_saved"], n_experts=E, top_k=k,
+                                act_bytes=a_bytes, expert_loop=x["expert_loop"])
+            + activations.shared_expert(d_model=d, shared_d_ff=x["shared_d_ff"], mlp_saved=x["mlp_saved"],
+                                        shared_expert_gate=x["shared_expert_gate"], act_bytes=a_bytes)
+            + activations.router_fp32_input(d_model=d, act_bytes=a_bytes, router_fp32=x["router_fp32"]),
+            n_layer=L, moe_layers=x["moe_layers"]),
     )
     a_layer = activations.layer_on_gpu(layer_replicated=a_rep, layer_sharded=a_shard)
     a_head = activations.head(norm=a_norm, d_model=d, vocab_size=V, act_bytes=a_bytes, loss_bytes=l_bytes,
-                              residual_masks=masks, dropout_mask_bytes=mask)
-    a_seq = activations.per_sequence(seq_len=T, head_dim=hd, learned_positions=x["learned_positions"],
+                              residual_masks=masks, dropout_mask_bytes=mask) + a_final_cap
+    a_seq = activations.per_sequence(seq_len=T, head_dim=x["rotary_dim"], learned_positions=x["learned_positions"],
                                      act_bytes=a_bytes, n_layer=L, mask_compare=mask_present)
     act = activations.total(batch_size=B, seq_len=T, n_layer=L, layer=a_layer, attention_matrix=a_matrix,
                             residual_bytes=r_bytes, d_model=d, head=a_head, per_sequence=a_seq,
@@ -232,12 +318,12 @@ def _runs(x, s, out) -> None:
 
 
 def _forward_per_token(x, T):
-    """Forward matmul FLOPs per token of a sequence of ``T`` tokens, attention causal, and its attention core."""
-    shape = dict(seq_len=T, n_layer=x["n_layer"], n_head=x["n_head"], head_dim=x["head_dim"])
-    return (flops.forward_per_token(d_model=x["d_model"], n_kv_head=x["n_kv_head"], d_ff=x["d_ff"],
-                                    gated_mlp=x["gated_mlp"], top_k=x["top_k"], n_experts=x["n_experts"],
-                                    vocab_size=x["vocab_size"], **shape),
-            flops.attention_per_token(**shape))
+    """Forward FLOPs per token of one sequence of ``T`` tokens, attention causal, and its attention core
+    [FLOP/token]: :func:`_forward` at ``B = 1`` over ``T``."""
+    fw = _forward(x, 1, T)
+    t = np.asarray(T, dtype=np.float64)
+    return fw["fwd_causal"] / t, np.asarray(x["n_layer"], dtype=np.float64) * (fw["scores_causal"]
+                                                                                 + fw["values_causal"]) / t
 
 
 def _placements(x, s, out) -> None:
@@ -259,7 +345,7 @@ def _shards(x, s, out) -> None:
     p_gpu = parallel.params_per_gpu(
         layer=s["p_layer"], n_layer=x["n_layer"], tp=tp, pp=pp, token_embedding=s["p_tok"],
         position_embedding=s["p_pos"], norm=s["p_norm"], lm_head=s["p_head"], tied_embeddings=x["tied_embeddings"],
-        layer_replicated_params=parallel.layer_replicated_params(norm=s["p_norm"], d_model=x["d_model"],
+        layer_replicated_params=parallel.layer_replicated_params(norm=s["p_block_norms"] / 2, d_model=x["d_model"],
                                                                  out_bias=x["out_bias"], mlp_bias=x["mlp_bias"],
                                                                  n_experts=x["n_experts"]),
     )

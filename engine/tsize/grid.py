@@ -24,7 +24,7 @@ from tsize import catalog
 from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
-from tsize.model import MLP_ACTIVATIONS, ModelConfig
+from tsize.model import MLP_ACTIVATIONS, QK_NORMS, ModelConfig
 from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS
 
 Box = tuple[tuple[int, int], ...]
@@ -109,10 +109,37 @@ def _model_fields(m: ModelConfig) -> dict[str, float]:
         tied_embeddings=m.tied_embeddings, n_experts=m.n_experts, top_k=m.top_k, softmax_fp32=m.softmax_fp32,
         loss_fp32=m.loss_fp32, fused_qkv=m.fused_qkv, residual_dropout=m.residual_dropout,
         mask_buffer=m.implementation == "nanogpt", heads_divide=m.heads_divide,
-        # serving: provisional until issue 12 merges (it adds these model fields; 0 = ordinary GQA, no window)
-        sliding_window=getattr(m, "sliding_window", 0) or 0, n_sliding_layers=getattr(m, "n_sliding_layers", 0) or 0,
-        kv_lora_rank=getattr(m, "kv_lora_rank", 0) or 0, qk_rope_head_dim=getattr(m, "qk_rope_head_dim", 0) or 0,
+        **_structure_fields(m),
     )
+
+
+def _structure_fields(m: ModelConfig) -> dict[str, float]:
+    """Numeric fields of the newer block structures (see ``ModelConfig``); all 0 for GPT-2 and Llama."""
+    return dict(
+        block_norms=m.block_norms, parallel_residual=m.norm_layout.startswith("parallel"),
+        post_norms=m.norm_layout == "post", sandwich_norms=m.norm_layout == "sandwich",
+        qk_norm=QK_NORMS.index(m.qk_norm), fused_gate_up=m.fused_gate_up, rotary_dim=m.rotary_dim or m.head_size,
+        attention_sinks=m.attention_sinks, attn_softcap=m.attn_softcap > 0, final_softcap=m.final_softcap > 0,
+        sliding_window=m.sliding_window, n_sliding_layers=m.n_sliding_layers, mla=m.mla,
+        q_lora_rank=m.q_lora_rank, kv_lora_rank=m.kv_lora_rank, qk_rope_head_dim=m.qk_rope_head_dim,
+        qk_nope_head_dim=m.qk_nope_head_dim, v_head_dim=m.v_head_dim,
+        qk_dim=m.qk_nope_head_dim + m.qk_rope_head_dim if m.mla else m.head_size,
+        v_dim=m.v_head_dim if m.mla else m.head_size,
+        moe_d_ff=m.expert_d_ff, moe_layers=m.moe_layers, shared_d_ff=m.shared_d_ff,
+        shared_expert_gate=m.shared_expert_gate, expert_bias=m.expert_bias, router_bias=m.router_bias,
+        norm_fp32=m.norm_fp32, expert_loop=m.experts_kernel == "eager",
+        # how transformers lays out attention tensors (see activations.attention_layout)
+        v_view=m.family in V_VIEW_FAMILIES, out_copy=m.family in OUT_COPY_FAMILIES,
+        router_fp32=m.family in ("deepseek_v2", "deepseek_v3"),
+        sdpa_math=m.family == "falcon" and m.kv_heads == 1 < m.n_head,
+        masked_blocks=m.family == "falcon" and m.kv_heads > 1,
+    )
+
+
+#: Families whose fused Q/K/V output stays alive through V (a view) while Q and K are replaced by rotary outputs.
+V_VIEW_FAMILIES = ("phi3", "gpt_neox")
+#: Families whose rotary embedding concatenates (head-major queries): the fused kernel's output is copied.
+OUT_COPY_FAMILIES = ("phi3", "gpt_neox")
 
 
 class Grid:

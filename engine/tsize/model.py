@@ -24,6 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from tsize.errors import TsizeError
+from tsize.hfconfig import MODEL_TYPES
+from tsize.hfconfig import read as read_hf
 
 #: Saved hidden-size tensors per token for one MLP (dense) or one expert, in
 #: units of ``d_ff`` elements at the compute dtype. See ``activations.py``.
@@ -38,15 +40,46 @@ MLP_ACTIVATIONS = {
     # SwiGLU as in Hugging Face Llama: gate output (SiLU input), SiLU
     # output, up output, and their product (down-projection input) -> 4.
     "swiglu": 4,
+    # GeGLU as in Hugging Face Gemma (gelu_pytorch_tanh, one fused ATen
+    # kernel that saves its input): gate output, GELU output, up output and
+    # their product -> 4.
+    "geglu": 4,
+    # gpt-oss's clamped SwiGLU (``GptOssExperts._apply_gate``): the fused
+    # gate/up output (2, its strided halves are what the clamps save), the
+    # clamped gate, sigmoid output, gate * sigmoid, up + 1, and their product
+    # (the down projection's input) -> 7.
+    "swiglu_oss": 7,
 }
 
-FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+#: Activations whose MLP has a gate and an up projection.
+GATED_ACTIVATIONS = ("swiglu", "geglu", "swiglu_oss")
+
+#: Block layouts: where the norms sit and how many a block has.
+#: pre: x + f(norm(x)), 2 norms (GPT-2, Llama). post: x + norm(f(x)), 2 norms
+#: (OLMo 2). sandwich: x + norm(f(norm(x))), 4 norms (Gemma 2/3). parallel:
+#: x + attn(norm1(x)) + mlp(norm2(x)), 2 norms (GPT-NeoX, Falcon's new
+#: decoder). parallel_shared: x + attn(n) + mlp(n) with n = norm(x), 1 norm
+#: (Falcon-7B).
+NORM_LAYOUTS = {"pre": 2, "post": 2, "sandwich": 4, "parallel": 2, "parallel_shared": 1}
+#: transformers' mixture-of-experts kernels: "grouped_mm" (its default) and "eager" (a loop over experts).
+EXPERTS_KERNELS = ("grouped_mm", "eager")
+#: Query/key norms: none; "head" RMSNorm over head_dim shared by all heads
+#: (Qwen3, Gemma 3); "full" RMSNorm over all query and all key channels (OLMo 2).
+QK_NORMS = ("none", "head", "full")
+
+FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe", "qwen2_moe", "deepseek_v3",
+            "deepseek_v2", "gemma", "gemma2", "gemma3", "phi3", "olmo2", "gpt_neox", "falcon", "gpt_oss")
 
 #: Upper bounds of the size fields (inclusive), far above any published model: they keep every count
 #: the engine derives inside int64 and every message short. ``MAX_PARAMS`` bounds the total.
 MAX_SIZES = {
     "n_layer": 2**16, "d_model": 2**20, "n_head": 2**20, "n_kv_head": 2**20, "head_dim": 2**20, "d_ff": 2**24,
     "vocab_size": 2**26, "n_ctx": 2**30, "n_experts": 2**16, "top_k": 2**16,
+    # the structures of newer architectures (0: absent)
+    "rotary_dim": 2**20, "sliding_window": 2**30, "n_sliding_layers": 2**16, "q_lora_rank": 2**20,
+    "kv_lora_rank": 2**20, "qk_rope_head_dim": 2**20, "qk_nope_head_dim": 2**20, "v_head_dim": 2**20,
+    "moe_d_ff": 2**24, "n_shared_experts": 2**16, "shared_d_ff": 2**24, "first_dense_layers": 2**16,
+    "n_group": 2**16, "topk_group": 2**16,
 }
 MAX_PARAMS = 2**53
 IMPLEMENTATIONS = ("nanogpt", "hf")
@@ -66,6 +99,26 @@ _FAMILY_DEFAULTS: dict[str, dict[str, Any]] = {
 _FAMILY_DEFAULTS["mistral"] = dict(_FAMILY_DEFAULTS["llama"])
 _FAMILY_DEFAULTS["mixtral"] = dict(_FAMILY_DEFAULTS["llama"])
 _FAMILY_DEFAULTS["qwen2"] = dict(_FAMILY_DEFAULTS["llama"], qkv_bias=True)
+_FAMILY_DEFAULTS["qwen3"] = dict(_FAMILY_DEFAULTS["llama"], qk_norm="head")
+_FAMILY_DEFAULTS["qwen3_moe"] = dict(_FAMILY_DEFAULTS["qwen3"])
+_FAMILY_DEFAULTS["qwen2_moe"] = dict(_FAMILY_DEFAULTS["qwen2"])
+_FAMILY_DEFAULTS["deepseek_v3"] = dict(_FAMILY_DEFAULTS["llama"])
+_FAMILY_DEFAULTS["deepseek_v2"] = dict(_FAMILY_DEFAULTS["llama"])
+_FAMILY_DEFAULTS["gemma"] = dict(_FAMILY_DEFAULTS["llama"], mlp_activation="geglu", tied_embeddings=True,
+                                 norm_fp32=True)
+_FAMILY_DEFAULTS["gemma2"] = dict(_FAMILY_DEFAULTS["gemma"], norm_layout="sandwich")
+_FAMILY_DEFAULTS["gemma3"] = dict(_FAMILY_DEFAULTS["gemma2"], qk_norm="head")
+_FAMILY_DEFAULTS["phi3"] = dict(_FAMILY_DEFAULTS["llama"], fused_qkv=True, fused_gate_up=True)
+_FAMILY_DEFAULTS["olmo2"] = dict(_FAMILY_DEFAULTS["llama"], qk_norm="full", norm_layout="post", norm_fp32=True)
+_FAMILY_DEFAULTS["gpt_neox"] = dict(
+    _FAMILY_DEFAULTS["llama"], rmsnorm=False, norm_bias=True, mlp_activation="gelu", mlp_bias=True, qkv_bias=True,
+    out_bias=True, fused_qkv=True, norm_layout="parallel")
+_FAMILY_DEFAULTS["falcon"] = dict(
+    _FAMILY_DEFAULTS["llama"], rmsnorm=False, norm_bias=True, mlp_activation="gelu", fused_qkv=True,
+    tied_embeddings=True, norm_layout="parallel_shared", softmax_fp32=False)
+_FAMILY_DEFAULTS["gpt_oss"] = dict(
+    _FAMILY_DEFAULTS["llama"], mlp_activation="swiglu_oss", qkv_bias=True, out_bias=True, attention_sinks=True,
+    expert_bias=True, router_bias=True, softmax_fp32=False, norm_fp32=True)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,12 +156,55 @@ class ModelConfig:
     fused_qkv: bool = True
     residual_dropout: bool = True  # dropout on embeddings and block outputs (GPT-2); Llama has attention dropout only
     implementation: str = "nanogpt"  # reference implementation measured against: "nanogpt" or "hf" (transformers)
+    # -- block structure (see NORM_LAYOUTS, QK_NORMS) --
+    norm_layout: str = "pre"
+    qk_norm: str = "none"
+    fused_gate_up: bool = False  # one gate_up projection (Phi-3)
+    rotary_dim: int = 0  # rotary channels per head; 0: all of head_dim (GPT-NeoX rotary_pct, Phi-3 partial_rotary_factor)
+    attention_sinks: bool = False  # one learned sink logit per head (gpt-oss)
+    attn_softcap: float = 0.0  # tanh soft-capping of attention logits (Gemma 2); 0: none
+    final_softcap: float = 0.0  # tanh soft-capping of the output logits (Gemma 2); 0: none
+    sliding_window: int = 0  # tokens a windowed layer's query sees (itself included); 0: no window
+    n_sliding_layers: int = 0  # layers with the sliding window (the others attend to the whole context)
+    # -- multi-head latent attention (DeepSeek-V2/V3); kv_lora_rank > 0 turns it on --
+    q_lora_rank: int = 0  # 0: queries projected directly (DeepSeek-V2-Lite)
+    kv_lora_rank: int = 0
+    qk_rope_head_dim: int = 0
+    qk_nope_head_dim: int = 0
+    v_head_dim: int = 0
+    # -- mixture of experts --
+    moe_d_ff: int = 0  # width of one routed expert; 0: d_ff (Mixtral)
+    n_shared_experts: int = 0  # always-active experts (DeepSeek: n_shared_experts; Qwen2-MoE: 1)
+    shared_d_ff: int = 0  # width of the shared-expert MLP, all shared experts together
+    shared_expert_gate: bool = False  # sigmoid gate d -> 1 on the shared expert (Qwen2-MoE)
+    first_dense_layers: int = 0  # blocks with a dense MLP of width d_ff instead of experts
+    expert_bias: bool = False  # biases in the routed experts (gpt-oss)
+    router_bias: bool = False  # bias in the router (gpt-oss)
+    n_group: int = 0  # expert groups for group-limited routing (DeepSeek); 0: none
+    topk_group: int = 0  # groups a token may pick from
+    # -- what the reference implementation does (transformers 5.x) --
+    norm_fp32: bool = False  # the norm keeps its normalised output in fp32 (Gemma's (1 + w) RMSNorm)
+    experts_kernel: str = "grouped_mm"  # transformers' experts_implementation: "grouped_mm" (default) or "eager"
     published_params: int | None = None
     source: str = ""
 
     @property
     def gated_mlp(self) -> bool:
-        return self.mlp_activation == "swiglu"
+        return self.mlp_activation in GATED_ACTIVATIONS
+
+    @property
+    def mla(self) -> bool:
+        """Multi-head latent attention (DeepSeek-V2/V3)."""
+        return self.kv_lora_rank > 0
+
+    @property
+    def expert_d_ff(self) -> int:
+        return self.moe_d_ff or self.d_ff
+
+    @property
+    def moe_layers(self) -> int:
+        """Blocks whose MLP is a mixture of experts."""
+        return self.n_layer - self.first_dense_layers if self.n_experts > 1 else 0
 
     @property
     def kv_heads(self) -> int:
@@ -127,6 +223,12 @@ class ModelConfig:
         d, hd, H, K, E = self.d_model, self.head_size, self.n_head, self.kv_heads, self.n_experts
         qkv = (H + 2 * K) * hd
         layer = 4 * d + d * qkv + qkv + H * hd * d + d + d * E + E * (3 * d * self.d_ff + 2 * self.d_ff + d)
+        # newer structures, each counted as if present in every block: norms (four, and q/k norms over every
+        # channel), multi-head latent attention, routed experts of width moe_d_ff, shared experts
+        q, kv, n, r, v = (self.q_lora_rank, self.kv_lora_rank, self.qk_nope_head_dim, self.qk_rope_head_dim,
+                          self.v_head_dim)
+        layer += 8 * d + 4 * H * hd + d * (q + kv + r) + (q + kv + d) * H * (n + r + v) + H * v * d + 2 * (q + kv)
+        layer += E * (3 * d * self.moe_d_ff + d + 1) + 3 * d * self.shared_d_ff + d
         return 2 * self.vocab_size * d + self.n_ctx * d + self.n_layer * layer + 2 * d
 
     @property
@@ -134,7 +236,7 @@ class ModelConfig:
         """True when the head layout is realisable (no explicit head_dim needs d_model % n_head == 0)."""
         return (
             self.n_head > 0
-            and (self.head_dim > 0 or self.d_model % self.n_head == 0)
+            and (self.head_dim > 0 or self.mla or self.d_model % self.n_head == 0)
             and self.n_head % self.kv_heads == 0
         )
 
@@ -165,6 +267,7 @@ class ModelConfig:
                 raise TsizeError(f"{where}: {field} must be a positive integer, got {value!r}")
             if value > MAX_SIZES[field]:
                 raise TsizeError(f"{where}: {field} {value} is out of range; valid: 0 to {MAX_SIZES[field]:,}")
+        self._check_structure(where)
         bound = self.params_upper_bound()
         if bound > MAX_PARAMS:
             raise TsizeError(f"{where}: about {float(bound):.3g} parameters; tsize counts models of at most "
@@ -181,7 +284,7 @@ class ModelConfig:
         if self.top_k > self.n_experts:
             raise TsizeError(f"{where}: top_k={self.top_k} exceeds n_experts={self.n_experts}")
         if strict_heads:
-            if self.head_dim == 0 and self.d_model % self.n_head:
+            if self.head_dim == 0 and not self.mla and self.d_model % self.n_head:
                 raise TsizeError(
                     f"{where}: n_head={self.n_head} does not divide d_model={self.d_model}; "
                     f"valid n_head near {self.n_head}: {_nearby_divisors(self.d_model, self.n_head)}"
@@ -192,6 +295,89 @@ class ModelConfig:
                     f"valid n_kv_head near {self.kv_heads}: {_nearby_divisors(self.n_head, self.kv_heads)}"
                 )
         return self
+
+    def _check_structure(self, where: str) -> None:
+        """Check the fields of the block structures added for newer architectures."""
+        for field, choices in (("norm_layout", tuple(NORM_LAYOUTS)), ("qk_norm", QK_NORMS),
+                               ("experts_kernel", EXPERTS_KERNELS)):
+            if getattr(self, field) not in choices:
+                raise TsizeError(f"{where}: unknown {field} {getattr(self, field)!r}; valid: {', '.join(choices)}")
+        counts = ("rotary_dim", "sliding_window", "n_sliding_layers", "q_lora_rank", "kv_lora_rank",
+                  "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim", "moe_d_ff", "n_shared_experts", "shared_d_ff",
+                  "first_dense_layers", "n_group", "topk_group")
+        for field in counts:
+            value = getattr(self, field)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TsizeError(f"{where}: {field} must be a non-negative integer, got {value!r}")
+            if value > MAX_SIZES[field]:
+                raise TsizeError(f"{where}: {field} {value} is out of range; valid: 0 to {MAX_SIZES[field]:,}")
+        for field in ("attn_softcap", "final_softcap"):
+            value = getattr(self, field)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value < float("inf"):
+                raise TsizeError(f"{where}: {field} must be a finite number >= 0 (0: none), got {value!r}")
+        if self.n_sliding_layers > self.n_layer:
+            raise TsizeError(f"{where}: n_sliding_layers={self.n_sliding_layers} exceeds n_layer={self.n_layer}")
+        if (self.n_sliding_layers > 0) != (self.sliding_window > 0):
+            raise TsizeError(f"{where}: give sliding_window and n_sliding_layers together (both 0: no window)")
+        if self.rotary_dim > self.head_size or self.rotary_dim % 2:
+            raise TsizeError(f"{where}: rotary_dim={self.rotary_dim} must be even and at most head_dim="
+                             f"{self.head_size}")
+        if self.mla:
+            for field in ("qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim"):
+                if getattr(self, field) <= 0:
+                    raise TsizeError(f"{where}: multi-head latent attention needs {field} > 0")
+            if self.fused_qkv or self.qk_norm != "none" or self.n_kv_head not in (0, self.n_head):
+                raise TsizeError(f"{where}: multi-head latent attention has its own projections: "
+                                 f"fused_qkv, qk_norm and n_kv_head do not apply")
+        elif self.q_lora_rank or self.qk_rope_head_dim or self.qk_nope_head_dim or self.v_head_dim:
+            raise TsizeError(f"{where}: q_lora_rank, qk_rope_head_dim, qk_nope_head_dim and v_head_dim need "
+                             f"kv_lora_rank > 0 (multi-head latent attention)")
+        moe_only = ("moe_d_ff", "n_shared_experts", "shared_d_ff", "first_dense_layers", "n_group", "topk_group")
+        if self.n_experts == 1:
+            used = [f for f in moe_only if getattr(self, f)] + [
+                f for f in ("shared_expert_gate", "expert_bias", "router_bias") if getattr(self, f)]
+            if used:
+                raise TsizeError(f"{where}: {used[0]} needs a mixture of experts (n_experts > 1)")
+        if self.first_dense_layers > self.n_layer:
+            raise TsizeError(f"{where}: first_dense_layers={self.first_dense_layers} exceeds n_layer={self.n_layer}")
+        if (self.n_shared_experts > 0) != (self.shared_d_ff > 0):
+            raise TsizeError(f"{where}: give n_shared_experts and shared_d_ff together (both 0: no shared expert)")
+        if self.shared_expert_gate and not self.shared_d_ff:
+            raise TsizeError(f"{where}: shared_expert_gate needs a shared expert (shared_d_ff > 0)")
+        if self.n_group:
+            if self.n_experts % self.n_group or not 0 < self.topk_group <= self.n_group:
+                raise TsizeError(f"{where}: n_group={self.n_group} must divide n_experts={self.n_experts} and "
+                                 f"topk_group={self.topk_group} must be in 1..n_group")
+        elif self.topk_group:
+            raise TsizeError(f"{where}: topk_group needs n_group > 0")
+        if self.fused_gate_up and not self.gated_mlp:
+            raise TsizeError(f"{where}: fused_gate_up needs a gated mlp_activation ({', '.join(GATED_ACTIVATIONS)})")
+
+    @property
+    def block_norms(self) -> int:
+        return NORM_LAYOUTS[self.norm_layout]
+
+    def not_modelled(self) -> list[str]:
+        """What tsize does not model for this architecture, in words (shown by ``tsize size``)."""
+        notes = []
+        if self.n_experts > 1:
+            notes.append("expert parallelism: every data-parallel rank holds all experts "
+                         "(tensor parallelism splits each expert), and all-to-all traffic is not counted")
+        if self.mla:
+            notes.append("MLA's absorbed inference kernels and latent KV cache: sized as transformers trains it (keys and values "
+                         "up-projected per head)")
+        if self.n_sliding_layers:
+            notes.append("sliding window: flops_iteration_causal counts a windowed kernel; flops_forward/backward "
+                         "count the full T x T matrix, as naive attention computes it")
+        if self.attn_softcap:
+            notes.append("attention soft-capping with attention=flash assumes a fused kernel that caps in place "
+                         "(FlashAttention-2); transformers runs Gemma 2 with eager attention only")
+        if self.family == "falcon" and self.kv_heads == 1 < self.n_head:
+            notes.append("attention=flash: transformers' Falcon calls SDPA with one K/V head and no enable_gqa, "
+                         "so PyTorch runs its math fallback; sized as that, not as a fused kernel")
+        if self.family == "deepseek_v3":
+            notes.append("the multi-token-prediction module (num_nextn_predict_layers) is not part of the model")
+        return notes
 
 
 def _nearby_divisors(n: int, near: int, count: int = 3, steps: int = 10_000) -> str:
@@ -221,7 +407,8 @@ _FIELDS = {f.name for f in dataclasses.fields(ModelConfig)}
 _DEFAULTS = {f.name: f.default for f in dataclasses.fields(ModelConfig) if f.default is not dataclasses.MISSING}
 _POSITIVE_FIELDS = ("n_layer", "d_model", "n_head", "d_ff", "vocab_size", "n_ctx", "n_experts", "top_k")
 _BOOL_FIELDS = tuple(f.name for f in dataclasses.fields(ModelConfig) if f.type in ("bool", bool))
-_CATALOG_ONLY = {"published_params_source", "published_params_approx", "hf_config", "retrieved", "notes"}
+_CATALOG_ONLY = {"published_params_source", "published_params_approx", "published_active_params", "hf_config",
+                 "retrieved", "notes"}
 
 
 def from_mapping(entry: dict[str, Any], *, where: str = "model", strict_heads: bool = True) -> ModelConfig:
@@ -278,72 +465,16 @@ def from_toml(path: str | Path) -> ModelConfig:
 # ---------------------------------------------------------------------------
 # Hugging Face config.json
 
-HF_MODEL_TYPES = ("gpt2", "llama", "mistral", "mixtral", "qwen2")
+HF_MODEL_TYPES = MODEL_TYPES  # the model types read from a config.json
 
 
 def from_hf_config(config: dict[str, Any], *, name: str = "hf-model", where: str = "config.json") -> ModelConfig:
-    """Translate a Hugging Face ``config.json`` mapping into a ModelConfig.
+    """Translate a Hugging Face ``config.json`` mapping into a ModelConfig, strictly.
 
     Field names and defaults follow the ``transformers`` configuration
-    classes (GPT2Config, LlamaConfig, MistralConfig, MixtralConfig,
-    Qwen2Config): a key absent from the file takes the class default.
+    classes; types and values are checked (``tsize.hfconfig``).
     """
-    model_type = config.get("model_type")
-    if model_type not in HF_MODEL_TYPES:
-        raise TsizeError(
-            f"{where}: unsupported model_type {model_type!r}; valid: {', '.join(HF_MODEL_TYPES)}"
-        )
-
-    def get(key: str, default: Any = None) -> Any:
-        value = config.get(key, default)
-        return default if value is None else value
-
-    try:
-        if model_type == "gpt2":
-            d = int(get("n_embd", 768))
-            activation = get("activation_function", "gelu_new")
-            entry = dict(
-                family="gpt2",
-                n_layer=get("n_layer", 12),
-                d_model=d,
-                n_head=get("n_head", 12),
-                d_ff=get("n_inner", 4 * d),
-                vocab_size=get("vocab_size", 50257),
-                n_ctx=get("n_positions", 1024),
-                tied_embeddings=bool(get("tie_word_embeddings", True)),
-                mlp_activation="gelu_new" if activation == "gelu_new" else "gelu",
-                # Hugging Face's GPT-2 upcasts logits to fp32 for the loss, like its Llama
-                implementation="hf", loss_fp32=True,
-            )
-        else:
-            heads = get("num_attention_heads", 32)
-            entry = dict(
-                family=model_type,
-                n_layer=get("num_hidden_layers", 32),
-                d_model=get("hidden_size", 4096),
-                n_head=heads,
-                n_kv_head=get("num_key_value_heads", heads),
-                d_ff=get("intermediate_size", 14336 if model_type == "mixtral" else 11008),
-                vocab_size=get("vocab_size", 32000),
-                n_ctx=get("max_position_embeddings", 2048),
-                tied_embeddings=bool(get("tie_word_embeddings", False)),
-            )
-            head_dim = config.get("head_dim")
-            if head_dim and head_dim * heads != entry["d_model"]:
-                entry["head_dim"] = head_dim
-            if entry["n_kv_head"] == heads:
-                entry["n_kv_head"] = 0
-            if model_type == "llama":
-                bias = bool(get("attention_bias", False))
-                entry.update(qkv_bias=bias, out_bias=bias, mlp_bias=bool(get("mlp_bias", False)))
-            if model_type == "mixtral":
-                entry.update(n_experts=get("num_local_experts", 8), top_k=get("num_experts_per_tok", 2))
-            if get("hidden_act", "silu") != "silu":
-                raise TsizeError(f"{where}: unsupported hidden_act {get('hidden_act')!r}; valid: silu")
-    except (TypeError, ValueError) as exc:
-        if str(exc).startswith(where):
-            raise
-        raise TsizeError(f"{where}: malformed config: {exc}") from None
+    entry = read_hf(config, where=where)
     entry["name"] = name
     entry["source"] = where
     return from_mapping(entry, where=where)

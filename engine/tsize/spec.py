@@ -188,6 +188,8 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
             entry.pop("mlp_ratio")
             if sized:
                 entry["d_ff"] = max(1, int(round(chosen["mlp_ratio"] * d_model)))
+        if "n_layer" in chosen and fields:
+            _scale_layer_pattern(entry, fields, chosen)
         if entry.get("n_kv_head", 0) == entry.get("n_head"):
             entry["n_kv_head"] = 0
         entry["name"] = "-".join([prefix] + [f"{k}{chosen[k]}" for k in names]) if names else prefix
@@ -197,3 +199,19 @@ def _family(family: dict[str, Any], *, where: str) -> list[ModelConfig]:
         except ValueError as exc:
             raise TsizeError(str(exc)) from None
     return out
+
+
+def _scale_layer_pattern(entry: dict[str, Any], base: dict[str, Any], chosen: dict[str, Any]) -> None:
+    """Keep the base's per-layer pattern when a family varies ``n_layer``.
+
+    Windowed layers keep their share of the blocks (Gemma 2's one in two,
+    Gemma 3's five in six), rounded; first dense layers stay as many as in
+    the base, at most all blocks. Explicit values in the family win.
+    """
+    n, n0 = entry["n_layer"], base.get("n_layer") or 1
+    if not isinstance(n, int) or isinstance(n, bool) or n <= 0:
+        return  # from_mapping reports the bad n_layer
+    if base.get("n_sliding_layers") and "n_sliding_layers" not in chosen:
+        entry["n_sliding_layers"] = max(1, min(n, round(base["n_sliding_layers"] * n / n0)))
+    if base.get("first_dense_layers") and "first_dense_layers" not in chosen:
+        entry["first_dense_layers"] = min(base["first_dense_layers"], n)

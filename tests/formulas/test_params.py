@@ -115,11 +115,19 @@ def test_vectorized_over_configs_equals_scalar():
     (params.router, dict(d_model=4096, n_experts=1), 0),
     (params.lm_head, dict(vocab_size=32000, d_model=4096, tied_embeddings=0), 131_072_000),
     (params.lm_head, dict(vocab_size=50257, d_model=768, tied_embeddings=1), 0),
-    (params.layer, dict(norm=1536, attention=2_362_368, mlp=4_722_432, router=0, n_experts=1), 7_087_872),
-    (params.total, dict(token_embedding=38_597_376, position_embedding=786_432, layer=7_087_872, n_layer=12,
-                        norm=1536, lm_head=0), 124_439_808),
+    # GPT-2 block: 2 LayerNorms + attention + MLP
+    (params.block, dict(norm=1536, block_norms=2, attention=2_362_368, mlp=4_722_432), 7_087_872),
+    # Gemma 2's sandwich: 4 norms of 3584 (RMSNorm, no bias)
+    (params.block, dict(norm=3584, block_norms=4, attention=100, mlp=200), 4 * 3584 + 300),
+    (params.blocks, dict(dense_block=7_087_872, moe_block=0, n_layer=12, moe_layers=0), 12 * 7_087_872),
+    # DeepSeek-V3-like: 3 dense blocks of 10, 58 MoE blocks of 7
+    (params.blocks, dict(dense_block=10, moe_block=7, n_layer=61, moe_layers=58), 3 * 10 + 58 * 7),
+    (params.moe_mlp, dict(expert=176_160_768, n_experts=8, router=32_768, shared_expert=0), 1_409_318_912),
+    (params.total_blocks, dict(token_embedding=38_597_376, position_embedding=786_432, blocks=85_054_464,
+                               norm=1536, lm_head=0), 124_439_808),
     # Mixtral 8x7B: 46,702,792,704 in all, 6 of 8 experts (3*4096*14336 each) idle in 32 layers: 12.9e9 active
-    (params.active, dict(total=46_702_792_704, mlp=176_160_768, n_layer=32, n_experts=8, top_k=2), 12_879_925_248),
+    (params.active_experts, dict(total=46_702_792_704, expert=176_160_768, moe_layers=32, n_experts=8, top_k=2),
+     12_879_925_248),
     (params.lookup, dict(token_embedding=38_597_376, position_embedding=786_432, tied_embeddings=1), 786_432),
     (params.lookup, dict(token_embedding=131_072_000, position_embedding=0, tied_embeddings=0), 131_072_000),
     (params.non_embedding, dict(total=124_439_808, lookup=786_432), 123_653_376),

@@ -44,8 +44,11 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
     T, B = p["seq_len"], p["batch_size"]
 
     console.print(f"[bold]{m['name']}[/]  family={m['family']}  L={m['n_layer']}  d={m['d_model']}  "
-                  f"heads={m['n_head']}  kv_heads={m['n_kv_head']}  head_dim={m['head_dim']}  d_ff={m['d_ff']}  "
-                  f"V={m['vocab_size']}  n_ctx={m['n_ctx']}"
+                  f"heads={m['n_head']}"
+                  + (f"  MLA: q_lora={m['q_lora_rank']} kv_lora={m['kv_lora_rank']} qk_head={m['qk_nope_head_dim']}+"
+                     f"{m['qk_rope_head_dim']} v_head={m['v_head_dim']}" if m["mla"] else
+                     f"  kv_heads={m['n_kv_head']}  head_dim={m['head_dim']}")
+                  + f"  d_ff={m['d_ff']}  V={m['vocab_size']}  n_ctx={m['n_ctx']}"
                   + (f"  experts={m['n_experts']} top_k={m['top_k']}" if m["n_experts"] > 1 else ""))
     if report["default_seq_len"]:
         console.print(f"T={T}: the default sequence length, min(n_ctx, {report['default_seq_len']}) "
@@ -53,6 +56,8 @@ def render(report: dict[str, Any], *, console: Console | None = None, causal: bo
     console.print(f"B={B} T={T} precision={recipe['id']} ({recipe['description']}); optimizer={p['optimizer']}; "
                   f"attention={p['attention']}; dropout={p['dropout']}; recompute={p['recompute']}; "
                   f"gpu={gpu['name']} x {p['n_gpus']}")
+    for note in m["not_modelled"]:
+        console.print(f"[yellow]not modelled:[/] {note}")
     if not p["heads_divide"]:
         console.print("[red]n_head does not divide d_model (or n_kv_head does not divide n_head): "
                       "no such model can be built[/]")

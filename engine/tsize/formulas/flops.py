@@ -103,32 +103,44 @@ def recompute(*, layer, attention_scores, attention_values, n_layer, recompute):
     return _f(n_layer) * ((r == 1) * (attention_scores + attention_values) + (r == 2) * layer)
 
 
-def forward_per_token(*, seq_len, n_layer, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, top_k, n_experts,
-                      vocab_size):
-    """Forward matmul FLOPs per token of one sequence of ``T`` tokens, attention causal [FLOP/token].
+def mla_projections(*, tokens, d_model, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
+                    v_head_dim):
+    """Query, key and value projections of multi-head latent attention [FLOP].
 
-    ``F = (L * (qkv + scores + values + out + mlp + router) + head) / T``
-    with every term for ``B = 1`` (:func:`layer`, :func:`forward`) and causal
-    (halved) attention: the FLOPs a training step executes per token.
+    ``2*BT*(d*r_q + r_q*H*(n + p))`` for queries (``2*BT*d*H*(n + p)``
+    when ``r_q = 0``), ``2*BT*(d*(r_kv + p) + r_kv*H*(n + v))`` for keys
+    and values, as transformers' ``DeepseekV3Attention`` runs them (the
+    up-projections are not absorbed into the attention).
     """
-    t = np.asarray(seq_len, dtype=np.float64)
-    scores = attention_scores(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
-    values = attention_values(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
-    block = layer(qkv=qkv(tokens=t, d_model=d_model, n_head=n_head, n_kv_head=n_kv_head, head_dim=head_dim),
-                  attention_scores=scores, attention_values=values,
-                  attention_out=attention_out(tokens=t, d_model=d_model, n_head=n_head, head_dim=head_dim),
-                  mlp=mlp(tokens=t, d_model=d_model, d_ff=d_ff, gated_mlp=gated_mlp, top_k=top_k),
-                  router=router(tokens=t, d_model=d_model, n_experts=n_experts))
-    return forward(layer=block, n_layer=n_layer, lm_head=lm_head(tokens=t, d_model=d_model,
-                                                                  vocab_size=vocab_size)) / t
+    qr, H = _f(q_lora_rank), _f(n_head)
+    qk = _f(qk_nope_head_dim) + qk_rope_head_dim
+    q = np.where(qr > 0, d_model * qr + qr * H * qk, _f(d_model) * H * qk)
+    kv = _f(d_model) * (_f(kv_lora_rank) + qk_rope_head_dim) + _f(kv_lora_rank) * H * (_f(qk_nope_head_dim)
+                                                                                      + v_head_dim)
+    return 2 * _f(tokens) * (q + kv)
 
 
-def attention_per_token(*, seq_len, n_layer, n_head, head_dim):
-    """Forward attention-core FLOPs (``Q K^T`` and ``P V``, causal) per token of a ``T``-token sequence [FLOP/token].
+def window_fraction(*, seq_len, sliding_window, n_sliding_layers, n_layer, causal):
+    """Mean fraction of the ``T x T`` score matrix a kernel computes, over the blocks [1].
 
-    ``L * (scores + values) / T = L * 2 * H * T * hd / T`` (:func:`attention_scores`, causal, ``B = 1``).
+    Full-attention blocks: 1, or 1/2 when ``causal``. A block with a
+    sliding window of ``W`` tokens computes ``T*W - W^2/2`` of the
+    ``T^2`` query-key pairs when ``T > W`` (``T^2/2`` otherwise): a
+    windowed causal kernel such as FlashAttention's ``window_size``. Naive
+    attention computes the full matrix and masks it (fraction 1).
     """
-    t = np.asarray(seq_len, dtype=np.float64)
-    scores = attention_scores(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
-    values = attention_values(batch_size=1, seq_len=t, n_head=n_head, head_dim=head_dim, causal=True)
-    return np.asarray(n_layer, dtype=np.float64) * (scores + values) / t
+    t, w = _f(seq_len), _f(sliding_window)
+    windowed = np.where((w > 0) & (t > w), (t * w - w * w / 2) / np.maximum(t * t, 1.0), 0.5)
+    full = 1 - 0.5 * _f(causal)
+    n_win = _f(n_sliding_layers) * (w > 0)
+    return (np.where(causal, n_win * windowed, n_win * full) + (_f(n_layer) - n_win) * full) / _f(n_layer)
+
+
+def moe_mlp(*, tokens, d_model, moe_d_ff, gated_mlp, top_k, shared_d_ff, shared_expert_gate):
+    """One MoE block's MLP without the router [FLOP].
+
+    The ``k`` routed experts each token visits, ``2*BT*(2 + g)*d*f_e*k``,
+    the shared expert ``2*BT*(2 + g)*d*f_s`` and its gate ``2*BT*d``.
+    """
+    per_width = 2 * _f(tokens) * (2 + _f(gated_mlp)) * d_model
+    return per_width * (_f(moe_d_ff) * top_k + _f(shared_d_ff)) + 2 * _f(tokens) * d_model * _f(shared_expert_gate)

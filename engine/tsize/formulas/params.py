@@ -77,21 +77,6 @@ def lm_head(*, vocab_size, d_model, tied_embeddings):
     return _i(vocab_size) * d_model * (1 - _i(tied_embeddings))
 
 
-def layer(*, norm, attention, mlp, router, n_experts):
-    """One transformer block [parameters]: two norms, attention, router and ``E`` MLPs."""
-    return 2 * _i(norm) + attention + router + _i(n_experts) * mlp
-
-
-def total(*, token_embedding, position_embedding, layer, n_layer, norm, lm_head):
-    """Whole model [parameters]: embeddings + ``L`` blocks + final norm + LM head."""
-    return token_embedding + position_embedding + _i(n_layer) * layer + norm + lm_head
-
-
-def active(*, total, mlp, n_layer, n_experts, top_k):
-    """Parameters used per token [parameters]: total minus the ``E - k`` idle experts per layer."""
-    return total - _i(n_layer) * (_i(n_experts) - top_k) * mlp
-
-
 def lookup(*, token_embedding, position_embedding, tied_embeddings):
     """Parameters read by table lookup rather than used in a matmul [parameters].
 
@@ -148,3 +133,91 @@ def tensors(*, n_layer, norm_bias, fused_qkv, qkv_bias, out_bias, gated_mlp, mlp
     return (
         _i(n_layer) * per_layer + 1 + _i(learned_positions) + per_norm + (1 - _i(tied_embeddings))
     )
+
+
+# ---------------------------------------------------------------------------
+# Structures of newer architectures (Qwen3, DeepSeek, Gemma 2/3, OLMo 2, gpt-oss, ...)
+
+
+def qk_norm(*, n_head, n_kv_head, head_dim, qk_norm):
+    """Query and key norms of one block [parameters].
+
+    ``qk_norm`` 0: none; 1: one RMSNorm gain over ``hd`` each for queries and
+    keys, shared by the heads (Qwen3, Gemma 3): ``2*hd``; 2: gains over all
+    query and key channels (OLMo 2): ``(H + K)*hd``.
+    """
+    q = _i(qk_norm)
+    return np.where(q == 1, 2 * _i(head_dim), np.where(q == 2, (_i(n_head) + n_kv_head) * _i(head_dim), 0))
+
+
+def attention_sinks(*, n_head, attention_sinks):
+    """Learned attention-sink logits of one block [parameters]: ``H`` (gpt-oss), else 0."""
+    return _i(n_head) * _i(attention_sinks)
+
+
+def mla_attention(*, d_model, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim, v_head_dim,
+                  qkv_bias, out_bias):
+    """Multi-head latent attention of one block, its norms included [parameters].
+
+    DeepSeek-V2 (DeepSeek-AI 2024, section 2.1), as in transformers'
+    ``DeepseekV3Attention``. Queries: ``d*r_q + r_q + r_q*H*(n + p)`` with
+    a low-rank ``r_q`` (and its RMSNorm), or ``d*H*(n + p)`` when
+    ``r_q = 0``. Keys and values: ``d*(r_kv + p)`` (latent plus the shared
+    rotary key), the latent's RMSNorm ``r_kv``, and ``r_kv*H*(n + v)``.
+    Output: ``H*v*d``. ``attention_bias`` adds biases to the two down
+    projections and the output (``r_q + r_kv + p + d``).
+    """
+    H, qr, kvr = _i(n_head), _i(q_lora_rank), _i(kv_lora_rank)
+    qk = _i(qk_nope_head_dim) + qk_rope_head_dim
+    q = np.where(qr > 0, d_model * qr + qr + qr * H * qk, _i(d_model) * H * qk)
+    kv = _i(d_model) * (kvr + qk_rope_head_dim) + kvr + kvr * H * (_i(qk_nope_head_dim) + v_head_dim)
+    out = H * v_head_dim * _i(d_model)
+    bias = _i(qkv_bias) * (qr + kvr + qk_rope_head_dim) + _i(out_bias) * d_model
+    return q + kv + out + bias
+
+
+def mla_norms(*, q_lora_rank, kv_lora_rank):
+    """Norm gains inside multi-head latent attention [parameters]: ``r_q + r_kv`` (0 without MLA)."""
+    return _i(q_lora_rank) + kv_lora_rank
+
+
+def shared_expert(*, d_model, shared_d_ff, gated_mlp, mlp_bias, shared_expert_gate):
+    """Always-active shared expert(s) of one MoE block [parameters].
+
+    An MLP of width ``f_s`` (DeepSeek: ``n_shared * moe_d_ff``) plus, in
+    Qwen2-MoE, a bias-free sigmoid gate ``d -> 1``; 0 without one.
+    """
+    f = _i(shared_d_ff)
+    return mlp(d_model=d_model, d_ff=f, gated_mlp=gated_mlp, mlp_bias=mlp_bias) * (f > 0) + _i(
+        shared_expert_gate) * d_model
+
+
+def router_bias(*, n_experts, router_bias):
+    """Router bias of one MoE block [parameters]: ``E`` (gpt-oss), else 0."""
+    return _i(n_experts) * _i(router_bias) * (_i(n_experts) > 1)
+
+
+def block(*, norm, block_norms, attention, mlp):
+    """One block [parameters]: its ``n`` norms (2; 4 with sandwich norms; 1 shared by a parallel block),
+    attention (query/key and latent norms and sinks included) and MLP."""
+    return _i(block_norms) * norm + attention + mlp
+
+
+def moe_mlp(*, expert, n_experts, router, shared_expert):
+    """The MLP of one MoE block [parameters]: router, ``E`` experts and the shared expert."""
+    return _i(n_experts) * expert + router + shared_expert
+
+
+def blocks(*, dense_block, moe_block, n_layer, moe_layers):
+    """All blocks [parameters]: ``L - L_moe`` dense ones and ``L_moe`` MoE ones."""
+    return (_i(n_layer) - moe_layers) * dense_block + _i(moe_layers) * moe_block
+
+
+def total_blocks(*, token_embedding, position_embedding, blocks, norm, lm_head):
+    """Whole model [parameters]: embeddings + all blocks + final norm + LM head."""
+    return token_embedding + position_embedding + blocks + norm + lm_head
+
+
+def active_experts(*, total, expert, moe_layers, n_experts, top_k):
+    """Parameters used per token [parameters]: total minus the ``E - k`` idle experts of each MoE block."""
+    return total - _i(moe_layers) * (_i(n_experts) - top_k) * expert

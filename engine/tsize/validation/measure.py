@@ -27,8 +27,10 @@ Requires the ``validate`` extra: ``pip install -e '.[validate]'``.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import math
+import weakref
 from typing import Any
 
 from tsize import catalog
@@ -157,6 +159,8 @@ def _hf_config(m: ModelConfig, attention: str, dropout: float, experts: str | No
     import transformers
 
     impl = "sdpa" if attention == "flash" else "eager"
+    if attention == "flash" and m.family in EAGER_ONLY:
+        raise TsizeError(f"model {m.name!r}: transformers has no SDPA attention for {m.family}; measure 'naive'")
     if m.family == "gpt2":
         return transformers.GPT2Config(
             n_layer=m.n_layer, n_embd=m.d_model, n_head=m.n_head, n_inner=m.d_ff, vocab_size=m.vocab_size,
@@ -176,18 +180,126 @@ def _hf_config(m: ModelConfig, attention: str, dropout: float, experts: str | No
                              f"qkv_bias={m.qkv_bias}, out_bias={m.out_bias}")
         return transformers.LlamaConfig(attention_bias=m.qkv_bias, mlp_bias=m.mlp_bias, **common)
     if m.family == "mistral":
-        return transformers.MistralConfig(sliding_window=None, **common)
+        return transformers.MistralConfig(sliding_window=m.sliding_window or None, **common)
     if m.family == "qwen2":
-        return transformers.Qwen2Config(use_sliding_window=False, **common)
+        return transformers.Qwen2Config(use_sliding_window=bool(m.sliding_window),
+                                        sliding_window=m.sliding_window or None, layer_types=_layer_types(m),
+                                        **common)
     if m.family == "mixtral":
         extra = {"experts_implementation": experts} if experts else {}
         return transformers.MixtralConfig(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k,
-                                          sliding_window=None, router_aux_loss_coef=0.0, **extra, **common)
+                                          sliding_window=m.sliding_window or None, router_aux_loss_coef=0.0, **extra,
+                                          **common)
+    if m.family in _NEW_FAMILIES:
+        return _hf_config_new(m, common, experts)
     raise TsizeError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
 
 
 _HF_CLASSES = {"gpt2": "GPT2LMHeadModel", "llama": "LlamaForCausalLM", "mistral": "MistralForCausalLM",
-               "qwen2": "Qwen2ForCausalLM", "mixtral": "MixtralForCausalLM"}
+               "qwen2": "Qwen2ForCausalLM", "mixtral": "MixtralForCausalLM", "qwen3": "Qwen3ForCausalLM",
+               "qwen3_moe": "Qwen3MoeForCausalLM", "qwen2_moe": "Qwen2MoeForCausalLM",
+               "deepseek_v3": "DeepseekV3ForCausalLM", "deepseek_v2": "DeepseekV2ForCausalLM",
+               "gemma": "GemmaForCausalLM", "gemma2": "Gemma2ForCausalLM", "gemma3": "Gemma3ForCausalLM",
+               "phi3": "Phi3ForCausalLM", "olmo2": "Olmo2ForCausalLM", "gpt_neox": "GPTNeoXForCausalLM",
+               "falcon": "FalconForCausalLM", "gpt_oss": "GptOssForCausalLM"}
+_NEW_FAMILIES = ("qwen3", "qwen3_moe", "qwen2_moe", "deepseek_v3", "deepseek_v2", "gemma", "gemma2", "gemma3",
+                 "phi3", "olmo2", "gpt_neox", "falcon", "gpt_oss")
+
+
+#: Families whose transformers classes have no SDPA attention (eager only): "flash" is not measurable on them.
+EAGER_ONLY = ("gemma2", "gpt_oss")
+
+
+def fused_kernel_unmeasurable(m: ModelConfig) -> str | None:
+    """Why SDPA's fused kernel cannot be measured for ``m`` on the CPU (None when it can)."""
+    if m.family in EAGER_ONLY:
+        return f"transformers has no SDPA attention for {m.family}"
+    if m.mla:
+        return ("SDPA on the CPU runs its math fallback when query/key and value head sizes differ "
+                "(multi-head latent attention); CUDA's fused kernels do not")
+    return None
+
+
+def _layer_types(m: ModelConfig) -> list[str]:
+    """``n_sliding_layers`` windowed layers, then the full-attention ones (totals do not depend on the order)."""
+    return ["sliding_attention"] * m.n_sliding_layers + ["full_attention"] * (m.n_layer - m.n_sliding_layers)
+
+
+def _hf_config_new(m: ModelConfig, common: dict[str, Any], experts: str | None):
+    """The transformers configuration of one of the newer families, field by field from ``m``."""
+    import transformers
+
+    c = dict(common)
+    extra = {"experts_implementation": experts} if experts else {}
+    window = m.sliding_window or None
+    bias = m.qkv_bias
+    if m.qkv_bias != m.out_bias and m.family not in ("qwen2_moe",):
+        raise TsizeError(f"model {m.name!r}: {m.family} has one attention bias; cannot build qkv_bias != out_bias")
+    if m.family == "qwen3":
+        return transformers.Qwen3Config(attention_bias=bias, use_sliding_window=bool(window),
+                                        sliding_window=window, layer_types=_layer_types(m), **c)
+    if m.family in ("qwen3_moe", "qwen2_moe"):
+        moe = dict(num_experts=m.n_experts, num_experts_per_tok=m.top_k, moe_intermediate_size=m.expert_d_ff,
+                   mlp_only_layers=list(range(m.first_dense_layers)), router_aux_loss_coef=0.0,
+                   use_sliding_window=bool(window), sliding_window=window, **extra)
+        if m.family == "qwen3_moe":
+            return transformers.Qwen3MoeConfig(attention_bias=bias, **moe, **c)
+        c.pop("head_dim")
+        return transformers.Qwen2MoeConfig(qkv_bias=bias, shared_expert_intermediate_size=m.shared_d_ff,
+                                           layer_types=_layer_types(m), **moe, **c)
+    if m.family in ("deepseek_v3", "deepseek_v2"):
+        c.pop("head_dim")
+        c["num_key_value_heads"] = m.n_head
+        mla = dict(q_lora_rank=m.q_lora_rank or None, kv_lora_rank=m.kv_lora_rank,
+                   qk_rope_head_dim=m.qk_rope_head_dim, qk_nope_head_dim=m.qk_nope_head_dim,
+                   v_head_dim=m.v_head_dim, n_routed_experts=m.n_experts, num_experts_per_tok=m.top_k,
+                   n_shared_experts=m.shared_d_ff // m.expert_d_ff, moe_intermediate_size=m.expert_d_ff,
+                   first_k_dense_replace=m.first_dense_layers, attention_bias=bias, **extra)
+        if m.shared_d_ff != m.n_shared_experts * m.expert_d_ff:
+            raise TsizeError(f"model {m.name!r}: DeepSeek's shared experts are n_shared_experts x moe_d_ff wide")
+        if m.family == "deepseek_v3":
+            return transformers.DeepseekV3Config(n_group=m.n_group, topk_group=m.topk_group, **mla, **c)
+        routing = (dict(topk_method="group_limited_greedy", n_group=m.n_group, topk_group=m.topk_group)
+                   if m.n_group else dict(topk_method="greedy"))
+        return transformers.DeepseekV2Config(mlp_bias=m.mlp_bias, **routing, **mla, **c)
+    if m.family == "gemma":
+        return transformers.GemmaConfig(attention_bias=bias, **c)
+    if m.family in ("gemma2", "gemma3"):
+        cls = transformers.Gemma2Config if m.family == "gemma2" else transformers.Gemma3TextConfig
+        return cls(attention_bias=bias, sliding_window=window or 4096, layer_types=_layer_types(m),
+                   attn_logit_softcapping=m.attn_softcap or None, final_logit_softcapping=m.final_softcap or None,
+                   query_pre_attn_scalar=m.head_size, **c)
+    if m.family == "phi3":
+        c.pop("head_dim")
+        rope = {"rope_type": "default", "rope_theta": 10000.0,
+                "partial_rotary_factor": (m.rotary_dim or m.head_size) / m.head_size}
+        return transformers.Phi3Config(sliding_window=window, rope_parameters=rope, **c)
+    if m.family == "olmo2":
+        c.pop("head_dim")
+        return transformers.Olmo2Config(attention_bias=bias, **c)
+    if m.family == "gpt_neox":
+        for key in ("head_dim", "num_key_value_heads", "pad_token_id"):
+            c.pop(key)
+        rope = {"rope_type": "default", "rope_theta": 10000.0,
+                "partial_rotary_factor": (m.rotary_dim or m.head_size) / m.head_size}
+        return transformers.GPTNeoXConfig(attention_bias=bias, use_parallel_residual=m.norm_layout == "parallel",
+                                          rope_parameters=rope, hidden_dropout=c["attention_dropout"], **c)
+    if m.family == "falcon":
+        for key in ("head_dim", "num_key_value_heads", "intermediate_size"):
+            c.pop(key)
+        new = m.norm_layout == "parallel" or m.kv_heads not in (1, m.n_head)
+        layout = dict(new_decoder_architecture=True, num_kv_heads=m.kv_heads,
+                      num_ln_in_parallel_attn=1 if m.norm_layout == "parallel_shared" else 2) if new else dict(
+            new_decoder_architecture=False, multi_query=m.kv_heads == 1, parallel_attn=m.norm_layout != "pre")
+        if new and m.norm_layout == "pre":
+            raise TsizeError(f"model {m.name!r}: Falcon's new decoder architecture is always parallel")
+        return transformers.FalconConfig(ffn_hidden_size=m.d_ff, bias=bias, hidden_dropout=c["attention_dropout"],
+                                         **layout, **c)
+    if m.family == "gpt_oss":
+        return transformers.GptOssConfig(num_local_experts=m.n_experts, num_experts_per_tok=m.top_k,
+                                         attention_bias=bias, sliding_window=window or 128,
+                                         layer_types=_layer_types(m), router_aux_loss_coef=0.0, **extra, **c)
+    raise TsizeError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
 
 
 class _Wrapped(nn.Module if torch is not None else object):
@@ -254,7 +366,7 @@ def param_count(m: ModelConfig) -> int:
     """``sum(p.numel() for p in model.parameters())`` of the reference model, built on the meta device."""
     require()
     with torch.device("meta"):
-        model = build(m)
+        model = build(m, attention="naive" if m.family in EAGER_ONLY else "flash")
     return sum(p.numel() for p in model.parameters())
 
 
@@ -263,7 +375,7 @@ def _session(m: ModelConfig):
     """Where measurements run: fake CPU tensors, or real ones for data-dependent MoE routing."""
     from torch._subclasses.fake_tensor import FakeTensorMode
 
-    if m.n_experts > 1:
+    if m.n_experts > 1 or m.mla:
         yield False
         return
     with FakeTensorMode(), _fake_is_data():
@@ -292,7 +404,10 @@ def flops(m: ModelConfig, *, batch_size: int, seq_len: int) -> dict[str, int]:
         backward = FlopCounterMode(display=False)
         with backward:
             loss.backward()
-    return {"forward": forward.get_total_flops(), "backward": backward.get_total_flops()}
+    counts = {"forward": forward.get_total_flops(), "backward": backward.get_total_flops()}
+    del model, loss
+    gc.collect()  # transformers models hold reference cycles: free real (MoE) weights before the next build
+    return counts
 
 
 def _init_small(model) -> None:
@@ -303,7 +418,7 @@ def _init_small(model) -> None:
 
 
 def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "float32", attention: str = "flash",
-                dropout: float = 0.0, detail: bool = False):
+                dropout: float = 0.0, detail: bool = False, experts: str | None = None):
     """Bytes autograd saves for backward in one forward pass, deduplicated by storage, parameters excluded.
 
     Runs under ``FakeTensorMode`` on the CPU (real kernel selection, no
@@ -315,7 +430,7 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
     saved: dict[int, tuple] = {}
     with _session(m) as fake:
         with torch.device("cpu"):
-            model = build(m, attention=attention, dropout=dropout, dtype=dtype)
+            model = build(m, attention=attention, dropout=dropout, dtype=dtype, experts=experts)
             idx, targets = _batch(m, batch_size, seq_len, "cpu")
         if not fake:
             _init_small(model)
@@ -323,16 +438,23 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
         params |= {b.untyped_storage()._cdata for b in model.buffers()}
 
         def pack(t):
+            # A storage is identified by its address while it lives. Tensors saved by graph branches that
+            # do not reach the loss (routing scores used only for their indices) are freed during the
+            # forward pass and their addresses reused, so an entry counts only while its tensor is alive.
             storage = t.untyped_storage()
             key = storage._cdata
-            if key not in params and key not in saved:
-                saved[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes())
+            if key not in params and (key not in saved or saved[key][3]() is None):
+                saved[key] = (tuple(t.shape), str(t.dtype).replace("torch.", ""), storage.nbytes(), weakref.ref(t))
             return t
 
         with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
-            model(idx, targets)
-    total = sum(v[2] for v in saved.values())
-    return (total, list(saved.values())) if detail else total
+            loss = model(idx, targets)
+        alive = [v[:3] for v in saved.values() if v[3]() is not None]  # what backward will read
+        del loss
+    total = sum(v[2] for v in alive)
+    del model
+    gc.collect()  # transformers models hold reference cycles: free real (MoE) weights before the next build
+    return (total, alive) if detail else total
 
 
 @contextlib.contextmanager

@@ -10,8 +10,11 @@ model (``tsize.validation.measure``) and compares:
 
 Dense models are measured at full size on fake tensors. Mixtures of experts
 route tokens data-dependently, which fake tensors cannot follow, so they run
-on real CPU tensors: on a one-block slice of the model (same widths), with
-the estimate computed for the same slice.
+on real CPU tensors: on a slice of the model (same widths) of one MoE block,
+plus one dense block when the model starts with dense blocks and one
+full-attention block when only some blocks have a sliding window, with the
+estimate computed for the same slice. SDPA's fused kernel is not measured
+where the CPU cannot run it (``measure.fused_kernel_unmeasurable``).
 """
 
 from __future__ import annotations
@@ -56,8 +59,14 @@ class Check:
 
 def _slice(m: ModelConfig) -> tuple[ModelConfig, str]:
     """What is measured: the model, or for MoE a one-block slice of it."""
-    if m.n_experts > 1:
-        return dataclasses.replace(m, n_layer=1, name=f"{m.name} (1-block slice)"), "1 block, real CPU tensors"
+    if m.n_experts > 1 or m.mla:
+        # one MoE block, plus one dense block and one full-attention block where the model has them
+        mixed_window = 0 < m.n_sliding_layers < m.n_layer
+        n = 1 + (m.first_dense_layers > 0 or mixed_window)
+        sliding = (1 if mixed_window else n) if m.n_sliding_layers else 0
+        target = dataclasses.replace(m, n_layer=n, first_dense_layers=min(m.first_dense_layers, 1),
+                                     n_sliding_layers=sliding, name=f"{m.name} ({n}-block slice)")
+        return target, f"{n} block{'s' if n > 1 else ''}, real CPU tensors"
     return m, "full model, fake tensors"
 
 
@@ -70,15 +79,16 @@ def run(model: str | ModelConfig, *, batch_size: int = 1, seq_len: int | None = 
     m = resolve(model)
     checks = [Check(m.name, "params_total", "meta device", size(m)["params_total"], measure.param_count(m))]
     target, where = _slice(m)
-    if m.n_experts > 1 and size(target)["params_total"] > MOE_SLICE_MAX_PARAMS:
+    if target is not m and size(target)["params_total"] > MOE_SLICE_MAX_PARAMS:
         return checks  # too large to run on real CPU tensors here
-    T = seq_len or min(target.n_ctx, 64 if m.n_experts > 1 else 1024)
+    T = seq_len or min(target.n_ctx, 64 if target is not m else 1024)
     flops = measure.flops(target, batch_size=batch_size, seq_len=T)
     estimate = size(target, batch_size=batch_size, seq_len=T)
     setting = f"B={batch_size} T={T}, {where}"
     checks.append(Check(m.name, "flops_forward", setting, estimate["flops_forward"], flops["forward"]))
     checks.append(Check(m.name, "flops_backward", setting, estimate["flops_backward"], flops["backward"]))
-    for attention in ("naive", "flash"):
+    kernels = ("naive",) if measure.fused_kernel_unmeasurable(m) else ("naive", "flash")
+    for attention in kernels:
         for dtype, recipe in RECIPES.items():
             measured = measure.saved_bytes(target, batch_size=batch_size, seq_len=T, dtype=dtype, attention=attention)
             est = size(target, batch_size=batch_size, seq_len=T, precision=recipe, attention=attention,
@@ -119,7 +129,7 @@ def summary_markdown(checks: list[Check]) -> str:
         params = next(c for c in checks if c.model == model and c.quantity == "params_total")
         equal = "equal" if params.estimate == params.measured else f"{params.error:+.4%}"
         where = next((c.setting.split(", ", 1)[-1] for c in checks if c.model == model and c.quantity == "flops_forward"),
-                     "parameters only (1-block slice too large for CPU tensors)")
+                     "parameters only (MoE slice too large for CPU tensors)")
         setting = next((c.setting.split(",")[0] for c in checks if c.model == model and c.quantity == "flops_forward"),
                        "")
         lines.append(f"| {model} | {params.measured:,.0f} ({equal}) | {worst(model, 'flops')} | "
