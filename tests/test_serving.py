@@ -347,3 +347,13 @@ def test_decode_all_reduce_is_latency_bound():
     # tp 8: 64 x ~10.1 us of all-reduce = 0.65 ms on top of the GEMM floor; well under the Simple curve's 8 ms
     assert t8 < t1 / 3
     assert t8 < 64 * 100e-6
+
+
+@pytest.mark.parametrize("model", ["deepseek-v3", "deepseek-v2-lite", "qwen3-30b-a3b", "qwen1.5-moe-a2.7b",
+                                   "mixtral-8x7b", "gemma-2-9b", "falcon-7b"])
+def test_bf16_weights_are_two_bytes_per_parameter_for_every_architecture(model):
+    """bf16 at tp 1: the weights are 2 bytes x the exact parameter count (measured against transformers in
+    tests/test_model.py), whatever the block: narrow experts (moe_d_ff), shared experts, first dense layers,
+    multi-head latent attention. Norms and biases are counted at 16 bits too, so the two agree within 0.01 %."""
+    row = api.size(model, mode="serve", gpu="nvidia_h200_sxm", tp=1, context_len=128, output_len=1)
+    assert row["serving_weights_per_gpu_bytes"] == pytest.approx(2 * row["params_total"], rel=1e-4)

@@ -129,7 +129,7 @@ def _models(x, s, out) -> None:
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
                                learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
     p_layer_mean = (p_blocks / np.asarray(L, dtype=np.float64))
-    s.update(p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
+    s.update(p_attn=p_attn, p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
              p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp,
              p_block_norms=np.asarray(x["block_norms"]) * p_norm)
     moe_any = np.asarray(L_moe) > 0
@@ -147,6 +147,12 @@ def _gpus(x, s, out) -> None:
     """Accelerator facts (tier ``gpus``)."""
     out.update(gpu_memory_bytes=np.asarray(x["gpu_memory_bytes"], dtype=np.float64), gpu_tdp_w=x["gpu_tdp_w"],
                gpu_price_usd=x["gpu_price_usd"], gpu_cloud_usd_per_hour=x["gpu_cloud_usd_per_hour"])
+
+
+def _expert_d_ff(x) -> np.ndarray:
+    """Width of one MLP or expert for the time and serving models [elements]: ``moe_d_ff`` where the model
+    gives one (its experts are narrower than its dense MLP), else ``d_ff``."""
+    return np.where(np.asarray(x["moe_d_ff"]) > 0, x["moe_d_ff"], x["d_ff"])
 
 
 def _forward(x, B, T) -> dict[str, np.ndarray]:
@@ -447,12 +453,23 @@ def _serving_point(x, s, out) -> None:
                                        kind=2, **fabric)
         return serving.tp_comm_time_s(all_reduce_s=one, n_layer=L)
 
+    # experts are moe_d_ff wide where the model says so (Qwen-MoE, DeepSeek): every block taken as a MoE block
+    # with its shared expert; multi-head latent attention's weights are the exact count, split tp ways
+    f = _expert_d_ff(x)
     shape = dict(d_model=d, n_head=H, n_kv_head=K, head_dim=hd, d_ff=f, gated_mlp=gated)
 
     # memory (vLLM's accounting)
     w_bits = serving.quantized_bits(bits=x["weight_bits"], group_size=x["weight_group_size"],
                                     scale_bits=x["weight_scale_bits"], zero_bits=x["weight_zero_bits"])
-    linear = serving.layer_linear_params_per_rank(**shape, n_experts=E, tp=tp)
+    t_f = np.asarray(tp, dtype=np.float64)
+    attn = np.where(np.asarray(x["mla"]) > 0, s["p_attn"] / t_f,
+                    serving.layer_linear_params_per_rank(**shape, n_experts=0, tp=tp))
+    moe_share = np.asarray(x["moe_layers"], dtype=np.float64) / np.asarray(L, dtype=np.float64)
+    width = (2 + np.asarray(gated)) * np.asarray(d, dtype=np.float64)  # elements per unit of MLP width
+    mlp = width * ((1 - moe_share) * np.asarray(x["d_ff"])
+                   + moe_share * (np.asarray(E) * f + np.asarray(x["shared_d_ff"]))) / t_f
+    mlp = np.where(np.asarray(E) > 1, mlp, width * np.asarray(x["d_ff"]) / t_f)
+    linear = attn + mlp  # per block, averaged over dense and MoE blocks
     dense = serving.layer_dense_params_per_rank(**shape, n_experts=E, qkv_bias=x["qkv_bias"], out_bias=x["out_bias"],
                                                 mlp_bias=x["mlp_bias"], norm_bias=x["norm_bias"], tp=tp)
     weights = serving.weights_per_gpu_bytes(
@@ -585,12 +602,12 @@ def _times(x, s, out) -> None:
 
     # one block, one micro-batch, one GPU
     linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=H, n_kv_head=x["n_kv_head"], head_dim=hd,
-                                      d_ff=x["d_ff"], gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
+                                      d_ff=_expert_d_ff(x), gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
                                       top_k=x["top_k"], tp=tp, act_bytes=a, **gpu)
     attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=hd, tp=tp, act_bytes=a,
                                           flash=flash, **gpu)
     attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
-    elementwise = dict(d_model=d, d_ff=x["d_ff"] * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
+    elementwise = dict(d_model=d, d_ff=_expert_d_ff(x) * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
                        residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],
                        softmax_bytes=sm, flash=flash, dropout=x["dropout"],
                        attention_elements=np.asarray(B, dtype=np.float64) * H * T * T)
