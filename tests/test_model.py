@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from tsize.api import size
 from tsize.catalog import resolve
+from tsize.errors import TsizeError
 from tsize.model import from_hf_config, from_mapping
 from tsize.validation import measure
 
@@ -116,7 +117,7 @@ def _config(tmp_path, data) -> str:
     (LLAMA, dict(hidden_size=2_000_000_000, intermediate_size=2_000_000_000),
      r"d_model 2000000000 is out of range; valid: 1 to 1,048,576"),
     (MIXTRAL, dict(num_local_experts=2147483647), r"n_experts 2147483647 is out of range; valid: 1 to 65,536"),
-    (LLAMA, dict(num_hidden_layers=10**15), r"n_layer 1000000000000000 is out of range; valid: 1 to 65,536"),
+    (LLAMA, dict(num_hidden_layers=10**15), r"num_hidden_layers 1000000000000000 is out of range; valid: 1 to 65,536"),
     (LLAMA, dict(vocab_size=10**12), r"vocab_size 1000000000000 is out of range; valid: 1 to 67,108,864"),
     (LLAMA, dict(max_position_embeddings=2147483648), r"n_ctx 2147483648 is out of range; valid: 1 to 1,073,741,824"),
     (LLAMA, dict(num_hidden_layers=65536, hidden_size=2**20, intermediate_size=2**24, num_attention_heads=1024),
@@ -204,3 +205,18 @@ def test_unknown_gpt2_activation_is_refused(tmp_path):
     gpt2 = json.loads((DATA / "gpt2.config.json").read_text())
     with pytest.raises(ValueError, match=r"relu"):
         size(_config(tmp_path, gpt2 | {"activation_function": "relu"}))
+
+
+def test_a_billion_layers_is_refused_before_any_layer_pattern_is_built():
+    """Fuzz case (a hang): a Gemma 2 config with num_hidden_layers = 2^30 built a 2^30-entry layer pattern."""
+    config = {"model_type": "gemma2", "hidden_size": 3584, "intermediate_size": 14336,
+              "num_hidden_layers": 1073741824, "num_attention_heads": 16, "num_key_value_heads": 8, "head_dim": 256,
+              "vocab_size": 256000, "sliding_window": 4096}
+    with pytest.raises(TsizeError, match=r"num_hidden_layers 1073741824 is out of range; valid: 1 to 65,536"):
+        from_hf_config(config)
+
+
+def test_a_model_type_that_is_not_text_is_one_line():
+    """Fuzz case (a traceback): ``"model_type": []`` is unhashable."""
+    with pytest.raises(TsizeError, match=r"unsupported model_type \[\]; valid: "):
+        from_hf_config({"model_type": [], "hidden_size": 8})

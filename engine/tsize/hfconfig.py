@@ -21,6 +21,11 @@ from typing import Any
 
 from tsize.errors import TsizeError
 
+#: Most blocks a model may have (``tsize.model.MAX_SIZES["n_layer"]`` is this value). Checked as the field is
+#: read, before the per-layer patterns (sliding/full attention, dense/MoE) are built from it.
+MAX_LAYERS = 2**16
+MAXIMA = {"num_hidden_layers": MAX_LAYERS, "n_layer": MAX_LAYERS}
+
 _MISSING = object()
 
 #: ``hidden_act`` values read as SiLU (``transformers.activations.ACT2FN``).
@@ -60,6 +65,8 @@ class _Reader:
             raise self.error(f"{key} must be an integer, got {value!r}")
         if value < minimum:
             raise self.error(f"{key} must be >= {minimum}, got {value!r}")
+        if key in MAXIMA and value > MAXIMA[key]:  # before any per-layer list is built from it
+            raise self.error(f"{key} {value} is out of range; valid: {minimum} to {MAXIMA[key]:,}")
         return value
 
     def bool(self, key: str, default: Any = _MISSING, *, nullable: bool = False) -> Any:
@@ -500,7 +507,7 @@ def read(config: dict[str, Any], *, where: str) -> dict[str, Any]:
         if "tie_word_embeddings" in config and "tie_word_embeddings" not in text:
             text["tie_word_embeddings"] = config["tie_word_embeddings"]
         return read(text, where=f"{where}: text_config")
-    if model_type not in READERS:
+    if not isinstance(model_type, str) or model_type not in READERS:
         raise TsizeError(f"{where}: unsupported model_type {model_type!r}; valid: {', '.join(MODEL_TYPES)}")
     config = dict(config)
     for alias, key in ALIASES.get(model_type, {}).items():

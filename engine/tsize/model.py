@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from tsize.errors import TsizeError
-from tsize.hfconfig import MODEL_TYPES
+from tsize.hfconfig import MAX_LAYERS, MODEL_TYPES
 from tsize.hfconfig import read as read_hf
 
 #: Saved hidden-size tensors per token for one MLP (dense) or one expert, in
@@ -73,7 +73,7 @@ FAMILIES = ("gpt2", "llama", "mistral", "mixtral", "qwen2", "qwen3", "qwen3_moe"
 #: Upper bounds of the size fields (inclusive), far above any published model: they keep every count
 #: the engine derives inside int64 and every message short. ``MAX_PARAMS`` bounds the total.
 MAX_SIZES = {
-    "n_layer": 2**16, "d_model": 2**20, "n_head": 2**20, "n_kv_head": 2**20, "head_dim": 2**20, "d_ff": 2**24,
+    "n_layer": MAX_LAYERS, "d_model": 2**20, "n_head": 2**20, "n_kv_head": 2**20, "head_dim": 2**20, "d_ff": 2**24,
     "vocab_size": 2**26, "n_ctx": 2**30, "n_experts": 2**16, "top_k": 2**16,
     # the structures of newer architectures (0: absent)
     "rotary_dim": 2**20, "sliding_window": 2**30, "n_sliding_layers": 2**16, "q_lora_rank": 2**20,
