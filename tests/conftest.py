@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+
 import pytest
+from tsize import catalog
 from tsize.model import from_mapping
 
 SMALL = dict(n_layer=2, d_model=64, n_head=4, d_ff=256, vocab_size=100, n_ctx=32)
@@ -42,3 +45,15 @@ def torch():
 @pytest.fixture(params=sorted(SMALL_MODELS))
 def small_model(request):
     return SMALL_MODELS[request.param]
+
+
+@pytest.fixture
+def catalog_copy(tmp_path, monkeypatch):
+    """A writable copy of catalogs/ that tsize reads (``$TSIZE_CATALOGS``), for tests that edit a catalog."""
+    target = tmp_path / "catalogs"
+    shutil.copytree(catalog.catalog_dir(), target)
+    monkeypatch.setenv("TSIZE_CATALOGS", str(target))
+    catalog.reload()
+    yield target
+    monkeypatch.delenv("TSIZE_CATALOGS")
+    catalog.reload()

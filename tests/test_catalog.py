@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import shutil
 import tomllib
 
 import pytest
@@ -74,17 +73,6 @@ def test_versions_recorded():
     assert set(versions) == {"models", "gpus", "precisions", "optimizers", "systems"}
     assert catalog.measurements()["seed-gpt2-peak-memory"]["values"][-1] == 18595
     assert all(v.startswith("2026.") for v in versions.values())
-
-
-@pytest.fixture
-def catalog_copy(tmp_path, monkeypatch):
-    target = tmp_path / "catalogs"
-    shutil.copytree(catalog.catalog_dir(), target)
-    monkeypatch.setenv("TSIZE_CATALOGS", str(target))
-    catalog.reload()
-    yield target
-    monkeypatch.delenv("TSIZE_CATALOGS")
-    catalog.reload()
 
 
 def _edit(path, old, new):

@@ -3,7 +3,6 @@
 import sys
 
 import pytest
-
 from tsize import grid
 
 

@@ -11,7 +11,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from tsize import catalog
 from tsize.api import size
 from tsize.errors import TsizeError

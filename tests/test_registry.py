@@ -13,8 +13,18 @@ import pytest
 import tsize.formulas
 from tsize.api import size
 from tsize.errors import TsizeError
-from tsize.registry import (INPUT_NAMES, INPUTS, OUTPUT_NAMES, OUTPUTS, PARENTS, TIERS, frame_columns, home_tier,
-                            input_, output)
+from tsize.registry import (
+    INPUT_NAMES,
+    INPUTS,
+    OUTPUT_NAMES,
+    OUTPUTS,
+    PARENTS,
+    TIERS,
+    frame_columns,
+    home_tier,
+    input_,
+    output,
+)
 
 FORMULA_MODULES = [importlib.import_module(f"tsize.formulas.{m.name}") for m in pkgutil.iter_modules(
     tsize.formulas.__path__)]

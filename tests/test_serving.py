@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
-
 from tsize import api
 from tsize.errors import TsizeError
 from tsize.formulas import serving
@@ -173,8 +172,8 @@ def test_cost_and_throughput_hand_worked():
 
 def test_vectorized_equals_scalar_loop():
     grid = dict(tp=[1, 2, 8], concurrency=[1, 16], context_len=[512, 4096], weight_dtype=["bf16", "int4"])
-    from tsize.grid import Grid
     from tsize.api import axes_for
+    from tsize.grid import Grid
     g = Grid(axes_for("llama-3-70b", mode="serve", gpu="nvidia_h100_sxm", **grid))
     values = g.evaluate()
     for i, tp in enumerate(grid["tp"]):

@@ -6,7 +6,6 @@ import dataclasses
 from pathlib import Path
 
 import pytest
-
 from tsize.validation import serving as v
 
 README = Path(__file__).resolve().parents[1] / "README.md"

@@ -4,7 +4,6 @@ import math
 import re
 
 import pytest
-
 from tsize import catalog
 from tsize.api import size
 from tsize.errors import TsizeError
@@ -148,21 +147,8 @@ retrieved = 2026-12-02
 '''
 
 
-@pytest.fixture
-def my_catalogs(tmp_path, monkeypatch):
-    import shutil
-
-    target = tmp_path / "catalogs"
-    shutil.copytree(catalog.catalog_dir(), target)
-    monkeypatch.setenv("TSIZE_CATALOGS", str(target))
-    catalog.reload()
-    yield target
-    monkeypatch.delenv("TSIZE_CATALOGS")
-    catalog.reload()
-
-
-def test_adding_my_cluster_as_the_readme_shows(my_catalogs):
-    path = my_catalogs / "systems.toml"
+def test_adding_my_cluster_as_the_readme_shows(catalog_copy):
+    path = catalog_copy / "systems.toml"
     path.write_text(path.read_text() + MY_CLUSTER)
     catalog.reload()
     kw = dict(seq_len=2048, batch_size=1, n_gpus=256, tp=8, global_batch_size=256, gpu="nvidia_h100_sxm",
@@ -181,8 +167,8 @@ def test_adding_my_cluster_as_the_readme_shows(my_catalogs):
     ("scaleout_efficiency = 0.94\n", "scaleout_efficiency = 1.5\n", "must be a number in (0, 1]"),
     ("matmul_bf16_tflops = 794.5\n", "matmul_bf16_tflops = 2000\n", "<= the bf16 peak"),
 ])
-def test_systems_catalog_errors_name_the_field(my_catalogs, old, new, message):
-    path = my_catalogs / "systems.toml"
+def test_systems_catalog_errors_name_the_field(catalog_copy, old, new, message):
+    path = catalog_copy / "systems.toml"
     text = path.read_text()
     assert old in text
     path.write_text(text.replace(old, new, 1))

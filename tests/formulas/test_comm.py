@@ -1,7 +1,6 @@
 """comm.py: ring and hierarchical collectives, placement (hand-worked)."""
 
 import pytest
-
 from tsize.formulas import comm
 
 

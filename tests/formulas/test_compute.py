@@ -1,7 +1,6 @@
 """compute.py: GEMM roofline on each side of the ridge, the size curve, memory-bound time (hand-worked)."""
 
 import pytest
-
 from tsize.formulas import compute
 
 A100_MAMF, A100_HBM = 271.2e12, 2.039e12  # catalogs/systems.toml, catalogs/gpus.toml

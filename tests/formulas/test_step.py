@@ -7,7 +7,6 @@ bandwidth), compute-bound with an HBM bandwidth of 1e30 and R = 1e12 / 0.85, whe
 
 import numpy as np
 import pytest
-
 from tsize.formulas import step
 
 MEMORY_BOUND = dict(matmul_flops_per_s=1e30, hbm_bytes_per_s=1.0, hbm_efficiency=1.0)
