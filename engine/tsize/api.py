@@ -106,13 +106,10 @@ def report(model: str | ModelConfig, *, dtype: str | None = None, batch_size: in
         "point": p,
         # the cap T took when no --seq-len was given (the report says so), else None
         "default_seq_len": None if inputs.get("seq_len") else DEFAULT_SEQ_LEN,
-        "model": {"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model,
-                  "n_head": m.n_head, "n_kv_head": m.kv_heads, "head_dim": m.head_size, "d_ff": m.d_ff,
-                  "vocab_size": m.vocab_size, "n_ctx": m.n_ctx, "n_experts": m.n_experts, "top_k": m.top_k,
-                  "published_params": m.published_params, "mla": m.mla, "q_lora_rank": m.q_lora_rank,
-                  "kv_lora_rank": m.kv_lora_rank, "qk_nope_head_dim": m.qk_nope_head_dim,
-                  "qk_rope_head_dim": m.qk_rope_head_dim, "v_head_dim": m.v_head_dim,
-                  "not_modelled": m.not_modelled()},
+        "model": _model_row(m) | {"head_dim": m.head_size, "mla": m.mla, "q_lora_rank": m.q_lora_rank,
+                                  "kv_lora_rank": m.kv_lora_rank, "qk_nope_head_dim": m.qk_nope_head_dim,
+                                  "qk_rope_head_dim": m.qk_rope_head_dim, "v_head_dim": m.v_head_dim,
+                                  "not_modelled": m.not_modelled()},
         "precision": {"id": recipe.id, "description": recipe.description, "peak": recipe.peak,
                       "param_bits": recipe.param_bits},
         "gpu": {"id": gpu.id, "name": gpu.name, "device_memory_bytes": gpu.device_memory_bytes},
@@ -182,13 +179,17 @@ def chart(kind: str, *, path: str | Path | None = None, sweep: str | None = None
 
 # --- catalogs -----------------------------------------------------------------------------------------------------
 
+def _model_row(m: ModelConfig) -> dict[str, Any]:
+    """A model's shape as shown to users (the catalog listing and the size report share it)."""
+    return {"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model, "n_head": m.n_head,
+            "n_kv_head": m.kv_heads, "d_ff": m.d_ff, "vocab_size": m.vocab_size, "n_ctx": m.n_ctx,
+            "n_experts": m.n_experts, "top_k": m.top_k, "published_params": m.published_params}
+
+
 def catalog_rows(which: str) -> list[dict[str, Any]]:
     """One catalog as JSON-safe rows (``which``: models, gpus, precisions, optimizers)."""
     if which == "models":
-        rows_ = [{"name": m.name, "family": m.family, "n_layer": m.n_layer, "d_model": m.d_model,
-                  "n_head": m.n_head, "n_kv_head": m.kv_heads, "d_ff": m.d_ff, "vocab_size": m.vocab_size,
-                  "n_ctx": m.n_ctx, "n_experts": m.n_experts, "top_k": m.top_k,
-                  "published_params": m.published_params, "source": m.source} for m in catalog.models().values()]
+        rows_ = [_model_row(m) | {"source": m.source} for m in catalog.models().values()]
     elif which == "gpus":
         rows_ = [{"id": g.id, "vendor": g.vendor, "name": g.name, "memory_bytes": g.memory_bytes,
                   "memory_usable_bytes": g.memory_usable_bytes,
