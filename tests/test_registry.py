@@ -76,7 +76,7 @@ def test_tiers_name_inputs_and_parents():
     ("batch_size", True, "batch_size must be a number, got True"),
     ("assumed_mfu", 1.5, "assumed_mfu 1.5 is out of range; valid: > 0 and <= 1"),
     ("tokens", math.nan, "tokens nan is not a finite number; valid: > 0 and <= 1e+18"),
-    ("attention", "sparse", "attention 'sparse' is not valid; valid: naive, flash"),
+    ("attention", "sparse", "attention 'sparse' is not valid; valid: naive, flash, flash1, flash3"),
     ("zero_stage", 4, "zero_stage 4 is not valid; valid: 0, 1, 2, 3"),
     ("sequence_parallel", 1, "sequence_parallel must be true or false, got 1"),
 ])

@@ -91,6 +91,7 @@ class Optimizer:
     n_states: int
     state_bits: float  # NaN: follow the precision recipe
     step_tensor: bool
+    fused: bool  # one pass over the state per step (False: one pass per element-wise op, eager per-parameter loop)
     description: str
     source: str
 
@@ -112,9 +113,14 @@ class System:
 
 @dataclasses.dataclass(frozen=True)
 class Rates:
-    """What one GPU achieves: measured matmul fraction of peak and HBM efficiency."""
+    """What one GPU achieves: measured matmul fraction of peak and HBM efficiency.
+
+    ``attention_fractions``: the fraction of the dense peak that FlashAttention-1, -2 and -3 reach forward and
+    backward on this GPU (NaN where none was published: the attention core then takes the GEMM roofline).
+    """
     matmul_fraction: float
     hbm_efficiency: float
+    attention_fractions: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
 class CatalogError(TsizeError):
@@ -265,9 +271,13 @@ def optimizers() -> dict[str, Optimizer]:
     path, entries, _ = _load("optimizers", "optimizer")
     _check(path, entries, "id", {"id": str, "description": str, "step_tensor": bool}, (),
            optional_positive=("state_bits",), nonnegative=("n_states",))
+    for e in entries:
+        if not isinstance(e.get("fused", True), bool):
+            raise CatalogError(f"{path}: entry {e['id']!r}: field 'fused' must be true or false, got {e['fused']!r}")
     return {
         e["id"]: Optimizer(id=e["id"], n_states=int(e["n_states"]), state_bits=float(e.get("state_bits", math.nan)),
-                           step_tensor=e["step_tensor"], description=e["description"], source=e["source"])
+                           step_tensor=e["step_tensor"], fused=e.get("fused", True), description=e["description"],
+                           source=e["source"])
         for e in entries
     }
 
@@ -294,6 +304,10 @@ def _fraction(path: Path, where: str, entry: dict, field: str) -> None:
     value = entry.get(field)
     if not isinstance(value, (int, float)) or isinstance(value, bool) or not 0 < value <= 1:
         raise CatalogError(f"{path}: {where}: field {field!r} must be a number in (0, 1], got {value!r}")
+
+
+#: Optional [[accelerator]] fields: fraction of the dense peak FlashAttention-1/-2/-3 reach, forward + backward.
+ATTENTION_FRACTIONS = ("flash1_fraction", "flash2_fraction", "flash3_fraction")
 
 
 @functools.cache
@@ -323,7 +337,11 @@ def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]
             raise CatalogError(f"{path}: {where}: field 'matmul_bf16_tflops' must be > 0 and <= the bf16 peak")
         if "hbm_efficiency" in entry:
             _fraction(path, where, entry, "hbm_efficiency")
-        rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])))
+        for field in ATTENTION_FRACTIONS:
+            if field in entry:
+                _fraction(path, where, entry, field)
+        rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])),
+                                    tuple(float(entry.get(f, math.nan)) for f in ATTENTION_FRACTIONS))
     _check(path, entries, "id", {"id": str, "name": str, "gpus": list}, _SYSTEM_POSITIVE,
            optional_positive=("scaleup_busbw_gb_s",))
     systems: dict[str, System] = {}

@@ -44,16 +44,19 @@ MODEL_FIELDS = (
     "v_view", "out_copy", "router_fp32", "sdpa_math", "masked_blocks",
 )
 PRECISION_FIELDS = PRECISION_BITS
-OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor")
+OPTIMIZER_FIELDS = ("n_states", "optimizer_state_bits", "step_tensor", "optimizer_fused")
 GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_per_hour", "peak_flops_per_s")
 #: Achievable rates (catalogs/systems.toml): ``hbm_bytes_per_s`` peak HBM [B/s], ``hbm_efficiency`` [1],
 #: ``matmul_flops_per_s`` measured dense GEMM ceiling at the recipe's dtype, before the size curve [FLOP/s];
 #: the point's system: ``scaleup_size`` [GPUs], ``scaleup_bytes_per_s`` per-GPU bus bandwidth [B/s],
-#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s].
+#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s];
+#: ``flash1_fraction`` ... ``flash3_fraction`` fraction of the dense peak FlashAttention-1/-2/-3 reach [1] (NaN:
+#: unpublished for the GPU, the GEMM roofline is used).
 SYSTEM_FIELDS = ("hbm_bytes_per_s", "hbm_efficiency", "matmul_flops_per_s", "scaleup_size", "scaleup_bytes_per_s",
-                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s")
-NUMERIC_INPUTS = ("flash", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len", "batch_size",
-                  "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
+                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s", "flash1_fraction",
+                 "flash2_fraction", "flash3_fraction")
+NUMERIC_INPUTS = ("flash", "flash_generation", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len",
+                  "batch_size", "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
                   "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s", "global_batch_size",
                   "interleave", "overlap_grad_reduce")
 SERVING_FIELDS = (
@@ -604,8 +607,12 @@ def _times(x, s, out) -> None:
     linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=H, n_kv_head=x["n_kv_head"], head_dim=hd,
                                       d_ff=_expert_d_ff(x), gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
                                       top_k=x["top_k"], tp=tp, act_bytes=a, **gpu)
+    kernel = step.attention_kernel_flops_per_s(generation=x["flash_generation"], peak_flops_per_s=s["peak_fs"],
+                                               flash1_fraction=x["flash1_fraction"],
+                                               flash2_fraction=x["flash2_fraction"],
+                                               flash3_fraction=x["flash3_fraction"])
     attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=hd, tp=tp, act_bytes=a,
-                                          flash=flash, **gpu)
+                                          flash=flash, kernel_flops_per_s=kernel, **gpu)
     attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
     elementwise = dict(d_model=d, d_ff=_expert_d_ff(x) * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
                        residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],
@@ -649,7 +656,7 @@ def _times(x, s, out) -> None:
     state_params = s["p_gpu"] / np.where(z >= 1, dp, 1.0)
     optimizer = hbm(compute.optimizer_bytes(params=state_params, param_bits=x["param_bits"], grad_bits=x["grad_bits"],
                                             master_bits=x["master_bits"], n_states=x["n_states"],
-                                            state_bits=s["state_bits"]))
+                                            state_bits=s["state_bits"], fused=x["optimizer_fused"]))
 
     # Compose at the smallest shapes first: every array below that spans the whole box costs one pass over it.
     # ``nan`` is 0 where the layout is buildable and NaN where it is not (flagged points get NaN times).

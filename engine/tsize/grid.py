@@ -25,7 +25,8 @@ from tsize.errors import TsizeError
 from tsize.evaluate import evaluate
 from tsize.formulas import sequence
 from tsize.model import MLP_ACTIVATIONS, QK_NORMS, ModelConfig
-from tsize.registry import INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE, TIERS
+from tsize.registry import (FLASH_GENERATION, INPUT_NAMES, INPUTS, MODEL_ATTRIBUTES, MODES, PRECISION_BITS, RECOMPUTE,
+                            TIERS)
 
 Box = tuple[tuple[int, int], ...]
 
@@ -186,6 +187,7 @@ class Grid:
         self._put("n_states", "optimizer", [o.n_states for o in opts])
         self._put("optimizer_state_bits", "optimizer", [o.state_bits for o in opts])
         self._put("step_tensor", "optimizer", [o.step_tensor for o in opts])
+        self._put("optimizer_fused", "optimizer", [o.fused for o in opts], np.int64)
         gpus = [catalog.lookup("gpu", g) for g in self.values["gpu"]]
         self._put("gpu_memory_bytes", "gpu", [g.device_memory_bytes for g in gpus])
         self._put("gpu_tdp_w", "gpu", [g.tdp_w for g in gpus])
@@ -200,7 +202,10 @@ class Grid:
         systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
         self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
                         for field in FABRIC_FIELDS}
-        self._put("flash", "attention", [a == "flash" for a in self.values["attention"]], np.int64)
+        self._put("flash", "attention", [FLASH_GENERATION[a] > 0 for a in self.values["attention"]], np.int64)
+        self._put("flash_generation", "attention", [FLASH_GENERATION[a] for a in self.values["attention"]], np.int64)
+        for i, name in enumerate(("flash1_fraction", "flash2_fraction", "flash3_fraction")):
+            self._put(name, "gpu", [r.attention_fractions[i] for r in rates])
         self._put("recompute", "recompute", [RECOMPUTE.index(r) for r in self.values["recompute"]], np.int64)
         for name in BOOLEAN:
             self._put(name, name, self.values[name], bool)

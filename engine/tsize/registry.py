@@ -126,7 +126,11 @@ class Output:
     stored: bool = True
 
 
-ATTENTION = ("naive", "flash")
+ATTENTION = ("naive", "flash", "flash1", "flash3")
+#: FlashAttention generation of each fused attention choice (0: naive): "flash" is FlashAttention-2, the kernel of
+#: PyTorch's SDPA flash backend (torch >= 2.2); "flash1" FlashAttention-1 and its Triton port (2022-23);
+#: "flash3" the Hopper kernel of FlashAttention-3.
+FLASH_GENERATION = {"naive": 0, "flash": 2, "flash1": 1, "flash3": 3}
 #: T when the seq_len axis says 0: min(n_ctx, DEFAULT_SEQ_LEN) (defined with its formula, formulas/sequence.py).
 DEFAULT_SEQ_LEN = sequence.DEFAULT_SEQ_LEN
 #: Upper bound of seq_len and of a model's n_ctx [tokens] (2^30; the longest published contexts are ~1e7).
@@ -141,9 +145,12 @@ INPUTS: tuple[Input, ...] = (
     Input("model", "model", "gpt2", "", "Model: a catalog name, a .toml model file or a Hugging Face config.json"),
     Input("precision", "catalog", None, "",
           "Precision recipe id from catalogs/precisions.toml (default: amp-bf16, the bfloat16 recipe)"),
-    Input("optimizer", "catalog", "adamw", "", "Optimizer id from catalogs/optimizers.toml"),
-    Input("attention", "choice", "flash", "", "Attention kernel: naive (materialised T x T) or flash (fused SDPA)",
-          ATTENTION),
+    Input("optimizer", "catalog", "adamw", "",
+          "Optimizer id from catalogs/optimizers.toml (adamw: fused or foreach update; adamw-unfused: a per-parameter "
+          "loop of eager element-wise ops)"),
+    Input("attention", "choice", "flash", "",
+          "Attention kernel: naive (materialised T x T), flash (fused: FlashAttention-2, PyTorch SDPA), flash1 "
+          "(FlashAttention-1 or its Triton port, 2022-23) or flash3 (FlashAttention-3, Hopper)", ATTENTION),
     Input("dropout", "float", 0.0, "1", "Dropout probability (residual, attention, embedding)", minimum=0,
           maximum=0.999),
     Input("dropout_mask_bytes", "float", 1.0, "bytes",

@@ -47,6 +47,15 @@ def test_memory_and_optimizer_bytes():
     b = compute.optimizer_bytes(params=1e9, param_bits=16, grad_bits=16, master_bits=32, n_states=2, state_bits=32)
     assert b == pytest.approx(28e9)
     assert compute.memory_time_s(bytes=28e9, hbm_bytes_per_s=2e12, hbm_efficiency=0.9) == pytest.approx(28e9 / 1.8e12)
+    # the same update as eager ops, one pass each (Composer DecoupledAdamW <= 0.16): 16 state passes x 4 bytes,
+    # 3 gradient reads x 2, addcdiv_ reads and writes the fp32 master (2 x 4), the master copied to the fp16 param (2)
+    b = compute.optimizer_bytes(params=1e9, param_bits=16, grad_bits=16, master_bits=32, n_states=2, state_bits=32,
+                                fused=0)
+    assert b == pytest.approx((64 + 6 + 8 + 2) * 1e9)
+    # amp: fp32 params updated in place, fp32 grads, no master: 64 + 12 + 8 = 84 bytes per parameter
+    b = compute.optimizer_bytes(params=1, param_bits=32, grad_bits=32, master_bits=0, n_states=2, state_bits=32,
+                                fused=0)
+    assert b == pytest.approx(84)
 
 
 def test_elementwise_bytes_flash_has_no_attention_matrix():

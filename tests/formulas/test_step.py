@@ -49,6 +49,20 @@ def test_attention_core_naive_and_flash():
     np.testing.assert_allclose(step.attention_core_backward_time_s(forward_time_s=2.0, flash=flash), [4.0, 5.0])
 
 
+def test_attention_kernel_rate_replaces_the_gemm_roofline():
+    # FlashAttention-1 / -2 / -3 at 0.325 / 0.615 / NaN of a 312 TFLOP/s peak; naive attention has no kernel rate
+    rate = step.attention_kernel_flops_per_s(generation=np.array([0, 1, 2, 3]), peak_flops_per_s=312e12,
+                                             flash1_fraction=0.325, flash2_fraction=0.615, flash3_fraction=np.nan)
+    np.testing.assert_allclose(rate[1:3], [101.4e12, 191.88e12], rtol=1e-12)
+    assert np.isnan(rate[0]) and np.isnan(rate[3])
+    # flash, 4 heads, T = 4, hd = 8: F = 512 per GEMM (causal half), 768 bytes; at 1 kFLOP/s: 2 * 512 / 1e3 s;
+    # the memory side 768 B at 1 GB/s is smaller; without a rate (NaN) the GEMM roofline of COMPUTE_BOUND
+    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, tp=2, act_bytes=2, flash=1,
+                                   kernel_flops_per_s=np.array([1e3, np.nan]), matmul_flops_per_s=1e12,
+                                   hbm_bytes_per_s=1e9)
+    np.testing.assert_allclose(t, [2 * 512 / 1e3, 2 * (512 + 3e9) / 0.85e12], rtol=1e-9)
+
+
 def test_block_forward_backward_recompute():
     assert step.block_forward_time_s(linear_s=1.0, attention_s=2.0, memory_s=3.0) == 6.0
     assert step.block_backward_time_s(linear_s=1.0, attention_backward_s=5.0, memory_s=3.0) == 13.0

@@ -133,11 +133,35 @@ def layer_elementwise_bytes(*, tokens, d_model, d_ff, gated_mlp, act_bytes, resi
     return norms + adds + act + softmax
 
 
-def optimizer_bytes(*, params, param_bits, grad_bits, master_bits, n_states, state_bits):
+def optimizer_bytes(*, params, param_bits, grad_bits, master_bits, n_states, state_bits, fused=1):
     """HBM traffic of one optimizer step over ``params`` parameters [bytes].
 
-    Read the gradient, read and write the master weights and each state,
-    write the parameter: ``P * (g + 2*m + 2*n*s + p) / 8`` (bits per element).
+    Parameters
+    ----------
+    params : parameters this GPU updates [1]
+    param_bits, grad_bits, master_bits, state_bits : bits per element [bits] (``master_bits`` 0: no master copy)
+    n_states : optimizer states per parameter [1]
+    fused : 1 for one kernel over all tensors (apex FusedAdam, torch ``fused``/``foreach``); 0 for a
+        per-parameter loop of eager element-wise ops [1]
+
+    Notes
+    -----
+    Fused: read the gradient, read and write the master weights and each
+    state, write the parameter: ``P * (g + 2*m + 2*n*s + p) / 8``.
+
+    Unfused (Adam's update as eager ops, ``torch.optim.AdamW(foreach=False)``,
+    Composer ``DecoupledAdamW`` <= 0.16): every op reads its operands and
+    writes its result. Per moment, ``mul_`` and ``add_``/``addcmul_``
+    (``4 s`` and one or two gradient reads); the denominator ``sqrt``, ``/``,
+    ``add_(eps)`` (``6 s``); ``addcdiv_`` reads the first moment and the
+    denominator and reads and writes the updated weight ``u`` (``2 s + 2 u``):
+    ``P * (8 n s + (3 n / 2) g + 2 u + [m > 0] p) / 8`` with ``u = m`` when a
+    master copy exists (then copied to the parameter), else ``p``; for Adam
+    (``n = 2``) ``16 s + 3 g + 2 u``.
     """
-    bits = _f(grad_bits) + 2 * _f(master_bits) + 2 * _f(n_states) * state_bits + param_bits
-    return _f(params) * bits / 8
+    m = _f(master_bits)
+    n = _f(n_states)
+    fused_bits = _f(grad_bits) + 2 * m + 2 * n * state_bits + param_bits
+    updated = np.where(m > 0, m, param_bits)
+    eager_bits = 8 * n * _f(state_bits) + 1.5 * n * _f(grad_bits) + 2 * updated + np.where(m > 0, param_bits, 0.0)
+    return _f(params) * np.where(_f(fused) > 0, fused_bits, eager_bits) / 8

@@ -79,7 +79,7 @@ def block_linear_time_s(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, g
 
 
 def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, tp, act_bytes, flash, matmul_flops_per_s,
-                          hbm_bytes_per_s, hbm_efficiency=1.0):
+                          hbm_bytes_per_s, hbm_efficiency=1.0, kernel_flops_per_s=np.nan):
     """Forward time of one block's attention core, Q@K^T and P@V, one micro-batch, one GPU [s].
 
     Parameters
@@ -87,6 +87,8 @@ def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, tp, act_byte
     batch_size : B [sequences]; seq_len : T [tokens]; n_head, head_dim [1]; tp [1]
     act_bytes : bytes per element [bytes]; flash : 1 for a fused kernel [1]
     matmul_flops_per_s [FLOP/s], hbm_bytes_per_s [B/s], hbm_efficiency [1] : the GPU
+    kernel_flops_per_s : the fused kernel's published rate, forward and backward
+        (:func:`attention_kernel_flops_per_s`); NaN: the GEMM roofline [FLOP/s]
 
     Notes
     -----
@@ -95,14 +97,48 @@ def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, tp, act_byte
     (1 - flash) T^2)`` bytes (two operands and the result, plus the T x T
     matrix that naive attention writes and reads back); time by the roofline
     :func:`compute.gemm_time_s`: ``t = 2 * G(F, bytes)`` (Dao et al. 2022).
+    A fused kernel with a published rate ``R_k`` takes
+    ``max(2 F / R_k, 2 bytes / (BW eta))`` instead: FlashAttention reaches a
+    fraction of the peak well below a GEMM's (Dao 2023, Shah et al. 2024).
     """
     heads = np.asarray(batch_size, dtype=np.float64) * n_head / np.asarray(tp, dtype=np.float64)
     T = seq_len
     naive = 1 - flash
     attn_flops = 2.0 * heads * T * T * head_dim * np.where(flash == 1, 0.5, 1.0)
     attn_bytes = heads * act_bytes * (3.0 * T * head_dim + naive * T * T)
-    return 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=matmul_flops_per_s,
-                                   hbm_bytes_per_s=hbm_bytes_per_s, hbm_efficiency=hbm_efficiency)
+    roofline = 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=matmul_flops_per_s,
+                                       hbm_bytes_per_s=hbm_bytes_per_s, hbm_efficiency=hbm_efficiency)
+    rate = np.asarray(kernel_flops_per_s, dtype=np.float64)
+    known = (np.asarray(flash) == 1) & np.isfinite(rate)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        kernel = 2 * np.maximum(attn_flops / rate, compute.memory_time_s(bytes=attn_bytes, hbm_bytes_per_s=hbm_bytes_per_s,
+                                                                         hbm_efficiency=hbm_efficiency))
+    return np.where(known, kernel, roofline)
+
+
+def attention_kernel_flops_per_s(*, generation, peak_flops_per_s, flash1_fraction, flash2_fraction,
+                                 flash3_fraction):
+    """Rate of a fused attention kernel, forward and backward, on one GPU [FLOP/s].
+
+    Parameters
+    ----------
+    generation : FlashAttention generation, 1, 2 or 3 (0: naive attention) [1]
+    peak_flops_per_s : dense peak at the compute dtype [FLOP/s]
+    flash1_fraction, flash2_fraction, flash3_fraction : published fraction of
+        the peak each generation reaches on the GPU (NaN: none published) [1]
+
+    Notes
+    -----
+    ``R_k = peak * f_gen``; NaN for naive attention or an unpublished
+    fraction. Sources (catalogs/systems.toml): Dao 2023 (arXiv:2307.08691),
+    FlashAttention 25-40 % and FlashAttention-2 50-73 % of the A100's peak;
+    Shah et al. 2024 (arXiv:2407.08608), FlashAttention-2 35 % of the H100's,
+    FlashAttention-3 1.5-2.0x faster.
+    """
+    g = np.asarray(generation)
+    fraction = np.where(g == 1, flash1_fraction, np.where(g == 2, flash2_fraction,
+                                                          np.where(g == 3, flash3_fraction, np.nan)))
+    return np.asarray(peak_flops_per_s, dtype=np.float64) * fraction
 
 
 def attention_core_backward_time_s(*, forward_time_s, flash):
