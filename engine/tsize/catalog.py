@@ -112,9 +112,10 @@ class System:
 
 @dataclasses.dataclass(frozen=True)
 class Rates:
-    """What one GPU achieves: measured matmul fraction of peak and HBM efficiency."""
+    """What one GPU achieves: measured matmul fraction of peak, HBM efficiency, shortest kernel time [s]."""
     matmul_fraction: float
     hbm_efficiency: float
+    kernel_s: float
 
 
 class CatalogError(TsizeError):
@@ -306,11 +307,11 @@ def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]
         raise CatalogError(f"{path}: missing [defaults] table")
     for field in ("matmul_fraction", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency"):
         _fraction(path, "[defaults]", defaults, field)
-    _check(path, [dict(defaults, id="defaults")], "id", {}, ("half_bandwidth_mib",))
+    _check(path, [dict(defaults, id="defaults")], "id", {}, ("half_bandwidth_mib", "kernel_launch_us"))
     accels = data.get("accelerator", [])
     if not isinstance(accels, list):
         raise CatalogError(f"{path}: [[accelerator]] must be an array of tables")
-    _check(path, accels, "gpu", {"gpu": str}, ("matmul_bf16_tflops",))
+    _check(path, accels, "gpu", {"gpu": str}, ("matmul_bf16_tflops",), optional_positive=("kernel_launch_us",))
     known = gpus()
     rates: dict[str, Rates] = {}
     for entry in accels:
@@ -323,7 +324,8 @@ def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]
             raise CatalogError(f"{path}: {where}: field 'matmul_bf16_tflops' must be > 0 and <= the bf16 peak")
         if "hbm_efficiency" in entry:
             _fraction(path, where, entry, "hbm_efficiency")
-        rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])))
+        rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])),
+                                    float(entry.get("kernel_launch_us", defaults["kernel_launch_us"])) * 1e-6)
     _check(path, entries, "id", {"id": str, "name": str, "gpus": list}, _SYSTEM_POSITIVE,
            optional_positive=("scaleup_busbw_gb_s",))
     systems: dict[str, System] = {}
@@ -366,9 +368,10 @@ def system_defaults() -> dict[str, Any]:
 
 
 def rates(gpu: str) -> Rates:
-    """Measured matmul fraction and HBM efficiency of one GPU (the catalog defaults where unmeasured)."""
+    """Measured matmul fraction, HBM efficiency and kernel time of one GPU (the catalog defaults where unmeasured)."""
     defaults, table, _ = _systems_file()
-    return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"])))
+    return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"]),
+                                float(defaults["kernel_launch_us"]) * 1e-6))
 
 
 def system_for(gpu: str, system: str = "auto") -> System:
