@@ -22,10 +22,14 @@ Scaling Transformer Inference", sec. 2-3):
   compute-bound at large, per GEMM. Attention is a fused kernel reading the
   KV cache (:func:`attention_bytes_per_layer`). Plus the tensor-parallel
   all-reduces, two per layer (Shoeybi et al. 2019), latency-bound at small
-  batch (``comm.transfer_time_s``: NCCL's LL protocol). Not modelled: the
-  host side of a step (scheduling, sampling, kernel launches between
-  kernels, detokenisation), element-wise kernels (norms, rotary, activation)
-  and the embedding lookup.
+  batch (``comm.transfer_time_s``: NCCL's LL protocol), and each layer's
+  element-wise kernels (:func:`elementwise_kernel_bytes`, FasterTransformer's
+  four). A kernel's memory traffic moves at the achievable bandwidth for its
+  size (:func:`hbm_size_efficiency`, Calculon's table), and no kernel takes
+  less than the measured time of one back-to-back kernel
+  (:func:`kernel_floor_time_s`). Not modelled: the host side of a step
+  (scheduling, sampling, detokenisation) and host launch overhead beyond
+  that per-kernel time.
 
 Weights are bytes as checkpoints store them: GPTQ/AWQ int4 keep a 16-bit
 scale and a packed 4-bit zero point per group of ``group_size`` input
