@@ -113,13 +113,14 @@ class System:
 
 @dataclasses.dataclass(frozen=True)
 class Rates:
-    """What one GPU achieves: measured matmul fraction of peak and HBM efficiency.
+    """What one GPU achieves: measured matmul fraction of peak, HBM efficiency, shortest kernel time [s].
 
     ``attention_fractions``: the fraction of the dense peak that FlashAttention-1, -2 and -3 reach forward and
     backward on this GPU (NaN where none was published: the attention core then takes the GEMM roofline).
     """
     matmul_fraction: float
     hbm_efficiency: float
+    kernel_s: float
     attention_fractions: tuple[float, float, float] = (math.nan, math.nan, math.nan)
 
 
@@ -320,11 +321,11 @@ def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]
         raise CatalogError(f"{path}: missing [defaults] table")
     for field in ("matmul_fraction", "hbm_efficiency", "scaleup_efficiency", "scaleout_efficiency"):
         _fraction(path, "[defaults]", defaults, field)
-    _check(path, [dict(defaults, id="defaults")], "id", {}, ("half_bandwidth_mib",))
+    _check(path, [dict(defaults, id="defaults")], "id", {}, ("half_bandwidth_mib", "kernel_launch_us"))
     accels = data.get("accelerator", [])
     if not isinstance(accels, list):
         raise CatalogError(f"{path}: [[accelerator]] must be an array of tables")
-    _check(path, accels, "gpu", {"gpu": str}, ("matmul_bf16_tflops",))
+    _check(path, accels, "gpu", {"gpu": str}, ("matmul_bf16_tflops",), optional_positive=("kernel_launch_us",))
     known = gpus()
     rates: dict[str, Rates] = {}
     for entry in accels:
@@ -341,6 +342,7 @@ def _systems_file() -> tuple[dict[str, Any], dict[str, Rates], dict[str, System]
             if field in entry:
                 _fraction(path, where, entry, field)
         rates[entry["gpu"]] = Rates(fraction, float(entry.get("hbm_efficiency", defaults["hbm_efficiency"])),
+                                    float(entry.get("kernel_launch_us", defaults["kernel_launch_us"])) * 1e-6,
                                     tuple(float(entry.get(f, math.nan)) for f in ATTENTION_FRACTIONS))
     _check(path, entries, "id", {"id": str, "name": str, "gpus": list}, _SYSTEM_POSITIVE,
            optional_positive=("scaleup_busbw_gb_s",))
@@ -384,9 +386,10 @@ def system_defaults() -> dict[str, Any]:
 
 
 def rates(gpu: str) -> Rates:
-    """Measured matmul fraction and HBM efficiency of one GPU (the catalog defaults where unmeasured)."""
+    """Measured matmul fraction, HBM efficiency and kernel time of one GPU (the catalog defaults where unmeasured)."""
     defaults, table, _ = _systems_file()
-    return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"])))
+    return table.get(gpu, Rates(float(defaults["matmul_fraction"]), float(defaults["hbm_efficiency"]),
+                                float(defaults["kernel_launch_us"]) * 1e-6))
 
 
 def system_for(gpu: str, system: str = "auto") -> System:

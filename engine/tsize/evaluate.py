@@ -49,11 +49,12 @@ GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_p
 #: Achievable rates (catalogs/systems.toml): ``hbm_bytes_per_s`` peak HBM [B/s], ``hbm_efficiency`` [1],
 #: ``matmul_flops_per_s`` measured dense GEMM ceiling at the recipe's dtype, before the size curve [FLOP/s];
 #: the point's system: ``scaleup_size`` [GPUs], ``scaleup_bytes_per_s`` per-GPU bus bandwidth [B/s],
-#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s];
+#: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s]; ``kernel_s`` the
+#: shortest time one kernel takes in a stream of back-to-back launches [s] (serving's per-kernel floor);
 #: ``flash1_fraction`` ... ``flash3_fraction`` fraction of the dense peak FlashAttention-1/-2/-3 reach [1] (NaN:
 #: unpublished for the GPU, the GEMM roofline is used).
 SYSTEM_FIELDS = ("hbm_bytes_per_s", "hbm_efficiency", "matmul_flops_per_s", "scaleup_size", "scaleup_bytes_per_s",
-                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s", "flash1_fraction",
+                 "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s", "kernel_s", "flash1_fraction",
                  "flash2_fraction", "flash3_fraction")
 NUMERIC_INPUTS = ("flash", "flash_generation", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len",
                   "batch_size", "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
@@ -494,54 +495,86 @@ def _serving_point(x, s, out) -> None:
     needed = weights + workspace + x["overhead_bytes"] + np.asarray(c) * seq_bytes
 
     # time: prefill of the batch, then decode steps at the mean context; pipeline stages run one after another.
-    # Every GEMM through the training model's roofline with its one size curve (compute.gemm_time_s)
-    rate, bw, eta = x["serving_matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"]
+    # Every GEMM through the training model's roofline with its one size curve (compute.gemm_time_s); every
+    # kernel of the pass takes at least kernel_s (serving.kernel_floor_time_s)
+    rate, bw, eta, k_s = x["serving_matmul_flops_per_s"], x["hbm_bytes_per_s"], x["hbm_efficiency"], x["kernel_s"]
     t_pp = np.asarray(pp, dtype=np.float64)
     layers = np.ceil(np.asarray(L, dtype=np.float64) / t_pp) * t_pp  # every stage, one after another
 
     def gemms(tokens, bits):
-        """One block's GEMMs on one rank [s], and their compute-only and memory-only parts."""
-        total = compute_part = memory_part = 0.0
+        """One block's GEMMs on one rank [s]: floored, roofline only, compute-only and memory-only parts, count."""
+        total = roofline = compute_part = memory_part = n_gemms = 0.0
         for rows, cols, inner, count in serving.layer_gemm_shapes(tokens=tokens, **shape, n_experts=E, top_k=k,
                                                                   tp=tp):
             fl = 2 * rows * cols * inner
             nb = serving.linear_gemm_bytes(rows=rows, cols=cols, inner=inner, weight_bits=bits, act_bits=act)
-            total = total + compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
-                                                hbm_efficiency=eta, count=count)
+            one = compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+                                      hbm_efficiency=serving.hbm_size_efficiency(nbytes=nb, large_efficiency=eta))
+            total = total + serving.kernel_floor_time_s(time_s=one, kernel_s=k_s, count=count)
+            roofline = roofline + count * one
             compute_part = compute_part + compute.gemm_time_s(flops=fl, bytes=0.0, matmul_flops_per_s=rate,
                                                               hbm_bytes_per_s=bw, count=count)
             memory_part = memory_part + count * compute.memory_time_s(bytes=nb, hbm_bytes_per_s=bw,
                                                                        hbm_efficiency=eta)
-        return total, compute_part, memory_part
+            n_gemms = n_gemms + count
+        return total, roofline, compute_part, memory_part, n_gemms
+
+    def hbm(nb):
+        """Memory-bound kernel time [s], at the achievable bandwidth for its size (serving.hbm_size_efficiency)."""
+        return compute.memory_time_s(bytes=nb, hbm_bytes_per_s=bw,
+                                     hbm_efficiency=serving.hbm_size_efficiency(nbytes=nb, large_efficiency=eta))
+
+    def elementwise(tokens):
+        """One block's element-wise kernels on one rank [s], each floored (FasterTransformer's four)."""
+        total = 0.0
+        for nb in serving.elementwise_kernel_bytes(tokens=tokens, d_model=d, d_ff=f * np.asarray(k), gated_mlp=gated,
+                                                   tp=tp, act_bits=act):
+            total = total + serving.kernel_floor_time_s(time_s=hbm(nb), kernel_s=k_s)
+        return total
 
     def lm_head(rows):
         fl = 2 * rows * np.asarray(V, dtype=np.float64) / tp * d
         nb = serving.linear_gemm_bytes(rows=rows, cols=np.asarray(V) / tp, inner=d, weight_bits=16, act_bits=act)
         return compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
-                                   hbm_efficiency=eta)
+                                   hbm_efficiency=serving.hbm_size_efficiency(nbytes=nb, large_efficiency=eta))
+
+    def pass_kernels(rows):
+        """The embedding lookup and the final norm (one row of d each per token) and the LM head, floored [s]."""
+        ends = hbm(rows * d * act / 8 * 2)
+        return 2 * serving.kernel_floor_time_s(time_s=ends, kernel_s=k_s) + serving.kernel_floor_time_s(
+            time_s=lm_head(rows), kernel_s=k_s)
 
     c_f = np.asarray(c, dtype=np.float64)
     prefill_tokens = c_f * n_in
     kv_prefill = prefill_tokens * kv_layer  # the keys and values the prefill attends, per layer and rank
+    attn_prefill_bytes = serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd, tp=tp,
+                                                           act_bits=act, kv_read_bytes=kv_prefill)
     attn_prefill = compute.gemm_time_s(
         flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd,
                                                 attended=(np.asarray(n_in) + 1) / 2, tp=tp),
-        bytes=serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd, tp=tp, act_bits=act,
-                                                kv_read_bytes=kv_prefill),
-        matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
-    ttft = (layers * (gemms(prefill_tokens, w_bits)[0] + attn_prefill) + lm_head(c_f)
-            + tp_comm(prefill_tokens))
+        bytes=attn_prefill_bytes, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+        hbm_efficiency=serving.hbm_size_efficiency(nbytes=attn_prefill_bytes, large_efficiency=eta))
+    p_total, p_roofline = gemms(prefill_tokens, w_bits)[:2]
+    comm_prefill = tp_comm(prefill_tokens)
+    ttft = (layers * (p_total + serving.kernel_floor_time_s(time_s=attn_prefill, kernel_s=k_s)
+                      + elementwise(prefill_tokens)) + pass_kernels(c_f) + comm_prefill)
+    ttft_roofline = layers * (p_roofline + attn_prefill) + lm_head(c_f) + comm_prefill
     mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
     kv_read = c_f * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer, n_layer=L,
                                                         pp=pp, **window) * t_pp  # every layer of every stage
+    attn_decode_bytes = serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd, tp=tp,
+                                                          act_bits=act, kv_read_bytes=kv_read)
     attn_decode = serving.roofline_time_s(
         flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd, attended=mean_ctx,
                                                          tp=tp),
-        nbytes=serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd, tp=tp, act_bits=act,
-                                                 kv_read_bytes=kv_read),
-        matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
-    g_total, g_compute, g_memory = gemms(c_f, w_bits)
-    tpot = layers * g_total + attn_decode + lm_head(c_f) + tp_comm(c_f)
+        nbytes=attn_decode_bytes, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
+        hbm_efficiency=serving.hbm_size_efficiency(nbytes=attn_decode_bytes / layers, large_efficiency=eta))
+    g_total, g_roofline, g_compute, g_memory, n_gemms = gemms(c_f, w_bits)
+    comm_decode = tp_comm(c_f)
+    tpot = (layers * (g_total + serving.kernel_floor_time_s(time_s=attn_decode / layers, kernel_s=k_s)
+                      + elementwise(c_f)) + pass_kernels(c_f) + comm_decode)
+    tpot_roofline = layers * g_roofline + attn_decode + lm_head(c_f) + comm_decode
+    n_kernels = serving.decode_kernels(layers=layers / t_pp, gemms_per_layer=n_gemms)
     memory_bound = g_memory >= g_compute
     n_gpus = np.asarray(tp) * t_pp
     tput = serving.output_tokens_per_s(concurrency=c, output_len=n_out, ttft_s=ttft, tpot_s=tpot)
@@ -573,6 +606,8 @@ def _serving_point(x, s, out) -> None:
                                                        block_size=bs)),
         max_concurrency=served(serving.max_concurrency(budget_bytes=budget, sequence_bytes=seq_bytes)),
         serving_memory_per_gpu_bytes=served(needed), ttft_s=timed(ttft), tpot_s=timed(tpot),
+        ttft_overhead_s=timed(ttft - ttft_roofline), tpot_overhead_s=timed(tpot - tpot_roofline),
+        decode_kernels=timed(n_kernels),
         decode_memory_bound=valid & memory_bound, output_tokens_per_s_per_replica=timed(tput),
         output_tokens_per_s_per_gpu=timed(tput / n_gpus), requests_per_s_per_replica=timed(tput / n_out),
         usd_per_million_input_tokens=timed(usd_in), usd_per_million_output_tokens=timed(usd_out),

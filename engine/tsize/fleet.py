@@ -107,7 +107,8 @@ SERVING_COLUMNS = ("model", "context_len", "output_len", "gpu", "tp", "pp", "wei
 
 def serving_sql(source: str) -> str:
     """Serving points (mode = serve) with a finite cost and latency, each flagged ``pareto`` when it fits and no
-    fitting point of the same model and context length is at least as cheap per output token and faster (TPOT)."""
+    fitting point of the same model and context length is at least as cheap per output token and faster (TPOT);
+    points with exactly the same cost and TPOT do not dominate each other (``EXCLUDE GROUP``)."""
     cols = ", ".join(SERVING_COLUMNS)
     return f"""
 WITH src AS (
@@ -117,7 +118,7 @@ WITH src AS (
 ranked AS (
     SELECT *, min(CASE WHEN serving_fits THEN tpot_s END) OVER (
         PARTITION BY model, context_len ORDER BY usd_per_million_output_tokens, tpot_s
-        ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS faster_before
+        RANGE BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW EXCLUDE GROUP) AS faster_before
     FROM src
 )
 SELECT * EXCLUDE (faster_before), serving_fits AND (faster_before IS NULL OR tpot_s < faster_before) AS pareto

@@ -198,6 +198,7 @@ class Grid:
         rates = [catalog.rates(g.id) for g in gpus]
         self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
         self._put("hbm_efficiency", "gpu", [r.hbm_efficiency for r in rates])
+        self._put("kernel_s", "gpu", [r.kernel_s for r in rates])
         self._matmul = self._peak * np.array([r.matmul_fraction for r in rates])[:, None]
         systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
         self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)

@@ -427,10 +427,21 @@ OUTPUTS: tuple[Output, ...] = (
            "Weights + workspace + overhead + concurrency x KV per sequence, busiest GPU", _SERVE),
     Output("ttft_s", "s", "servings", "float64",
            "Time to first token: prefill of concurrency prompts, each GEMM per rank a roofline with the GEMM "
-           "size curve, + attention + TP all-reduces", _SERVE),
+           "size curve, + attention + element-wise kernels + TP all-reduces; no kernel shorter than kernel_launch_us",
+           _SERVE),
     Output("tpot_s", "s", "servings", "float64",
            "Time per output token: one decode step of the batch at the mean context, each GEMM per rank a roofline "
-           "(weight reads / HBM vs FLOPs / matmul rate x size curve), + KV read + TP all-reduces", _SERVE),
+           "(weight reads / HBM vs FLOPs / matmul rate x size curve), + KV read + element-wise kernels + TP "
+           "all-reduces; no kernel shorter than kernel_launch_us", _SERVE),
+    Output("ttft_overhead_s", "s", "servings", "float64",
+           "Part of ttft_s beyond the GEMM, attention, LM-head and all-reduce rooflines: the element-wise kernels "
+           "and the per-kernel floor (catalogs/systems.toml kernel_launch_us)", _SERVE),
+    Output("tpot_overhead_s", "s", "servings", "float64",
+           "Part of tpot_s beyond the GEMM, attention, LM-head and all-reduce rooflines: the element-wise kernels "
+           "and the per-kernel floor (catalogs/systems.toml kernel_launch_us)", _SERVE),
+    Output("decode_kernels", "kernels", "servings", "float64",
+           "Kernels one GPU runs per forward pass besides collectives: per layer its GEMMs, 1 attention, 4 "
+           "element-wise (FasterTransformer's decoder layer); + embedding, final norm, LM head", _SERVE),
     Output("decode_memory_bound", "", "servings", "bool", "The decode step's GEMMs are limited by HBM, not by compute",
            _SERVE),
     Output("output_tokens_per_s_per_replica", "tokens/s", "servings", "float64",

@@ -22,10 +22,14 @@ Scaling Transformer Inference", sec. 2-3):
   compute-bound at large, per GEMM. Attention is a fused kernel reading the
   KV cache (:func:`attention_bytes_per_layer`). Plus the tensor-parallel
   all-reduces, two per layer (Shoeybi et al. 2019), latency-bound at small
-  batch (``comm.transfer_time_s``: NCCL's LL protocol). Not modelled: the
-  host side of a step (scheduling, sampling, kernel launches between
-  kernels, detokenisation), element-wise kernels (norms, rotary, activation)
-  and the embedding lookup.
+  batch (``comm.transfer_time_s``: NCCL's LL protocol), and each layer's
+  element-wise kernels (:func:`elementwise_kernel_bytes`, FasterTransformer's
+  four). A kernel's memory traffic moves at the achievable bandwidth for its
+  size (:func:`hbm_size_efficiency`, Calculon's table), and no kernel takes
+  less than the measured time of one back-to-back kernel
+  (:func:`kernel_floor_time_s`). Not modelled: the host side of a step
+  (scheduling, sampling, detokenisation) and host launch overhead beyond
+  that per-kernel time.
 
 Weights are bytes as checkpoints store them: GPTQ/AWQ int4 keep a 16-bit
 scale and a packed 4-bit zero point per group of ``group_size`` input
@@ -284,6 +288,68 @@ def attention_bytes_per_layer(*, tokens, n_head, head_dim, tp, act_bits, kv_read
     scores stay on chip (Dao et al. 2022).
     """
     return 2 * _f(tokens) * _f(n_head) / _f(tp) * _f(head_dim) * _f(act_bits) / 8 + _f(kv_read_bytes)
+
+
+def elementwise_kernel_bytes(*, tokens, d_model, d_ff, gated_mlp, tp, act_bits):
+    """HBM traffic of each element-wise kernel of one block's forward on one rank, as a tuple [bytes].
+
+    FasterTransformer's decoder layer (``ParallelGptDecoder::forward``,
+    NVIDIA/FasterTransformer@4c014fb) launches four besides its GEMMs and its
+    fused attention: the pre-attention norm (read ``d``, write ``d`` per
+    token), the fused residual add and pre-MLP norm (read ``2d``, write
+    ``2d``: the new residual and its normed copy), the MLP's bias and
+    activation (read ``(1 + gated)*d_ff/tp``, write ``d_ff/tp``) and the
+    residual add (read ``2d``, write ``d``); each times ``tokens * act_bits/8``.
+    Rotary embedding, QKV bias and the KV-cache write are fused into the
+    attention kernel there (and in TensorRT-LLM's attention plugin).
+    """
+    m, d, b = _f(tokens), _f(d_model), _f(act_bits) / 8
+    width = _f(d_ff) / _f(tp)
+    return (m * 2 * d * b, m * 4 * d * b, m * (2 + _f(gated_mlp)) * width * b, m * 3 * d * b)
+
+
+#: Calculon's HBM efficiency by transfer size (calculon-ai/calculon@4f81f02 ``systems/a100_80g.json``,
+#: ``mem1.MB_efficiency``): (smallest transfer [bytes], achievable / peak bandwidth), largest first.
+HBM_SIZE_EFFICIENCY = ((100e6, 0.90), (10e6, 0.75), (1e6, 0.60), (0.0, 0.30))
+
+
+def hbm_size_efficiency(*, nbytes, large_efficiency, table=HBM_SIZE_EFFICIENCY):
+    """Achievable fraction of peak HBM bandwidth for one kernel that moves ``nbytes`` [1].
+
+    ``large_efficiency * table(nbytes) / table(inf)``: Calculon's step table
+    (>= 100 MB 0.90, >= 10 MB 0.75, >= 1 MB 0.60, else 0.30; Isaev et al.,
+    SC'23), looked up as Calculon does (the row of the largest threshold not
+    above the size) and scaled so that large transfers get the GPU's own
+    ``large_efficiency`` (``catalogs/systems.toml`` ``hbm_efficiency``, 0.9
+    from the same table by default).
+    """
+    n = _f(nbytes)
+    out = np.full(np.shape(n), table[-1][1], dtype=np.float64)
+    for threshold, eff in reversed(table[:-1]):
+        out = np.where(n >= threshold, eff, out)
+    return _f(large_efficiency) * out / table[0][1]
+
+
+def kernel_floor_time_s(*, time_s, kernel_s, count=1.0):
+    """Time of ``count`` identical kernels that each take ``time_s`` by their roofline [s].
+
+    ``count * max(time_s, kernel_s)``: no kernel finishes faster than
+    ``kernel_s``, the time one kernel takes in a stream of back-to-back
+    launches (an empty kernel: launch, dispatch, completion). A fractional
+    ``count`` (expected MoE experts touched) scales linearly; 0 kernels take 0 s.
+    """
+    return _f(count) * np.maximum(_f(time_s), _f(kernel_s))
+
+
+def decode_kernels(*, layers, gemms_per_layer, elementwise_per_layer=4, attention_per_layer=1, per_pass=3):
+    """Kernels one GPU runs in one forward pass, besides the collectives [kernels].
+
+    ``layers * (gemms + elementwise + attention) + per_pass``; ``per_pass``:
+    the embedding lookup, the final norm and the LM head GEMM. FasterTransformer's
+    decoder layer: 4 GEMMs (QKV, output, MLP up and down), 1 fused attention
+    and 4 element-wise kernels (:func:`elementwise_kernel_bytes`), 9 in all.
+    """
+    return _f(layers) * (_f(gemms_per_layer) + _f(elementwise_per_layer) + _f(attention_per_layer)) + _f(per_pass)
 
 
 def tp_comm_time_s(*, all_reduce_s, n_layer):
