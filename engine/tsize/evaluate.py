@@ -155,6 +155,11 @@ def _expert_d_ff(x) -> np.ndarray:
     return np.where(np.asarray(x["moe_d_ff"]) > 0, x["moe_d_ff"], x["d_ff"])
 
 
+def _mla_widths(x) -> dict[str, np.ndarray]:
+    """Multi-head latent attention's widths, as the formulas take them (all 0 without MLA)."""
+    return {k: x[k] for k in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")}
+
+
 def _forward(x, B, T) -> dict[str, np.ndarray]:
     """The forward FLOPs of one micro-batch of ``B`` sequences of ``T`` tokens, by part [FLOP]: per block
     (``qkv``, ``scores``, ``values``, ``out``, ``layer``: means over the blocks where dense and MoE blocks
@@ -496,11 +501,11 @@ def _serving_point(x, s, out) -> None:
     t_pp = np.asarray(pp, dtype=np.float64)
     layers = np.ceil(np.asarray(L, dtype=np.float64) / t_pp) * t_pp  # every stage, one after another
 
-    def gemms(tokens, bits):
+    def gemms(tokens, bits, absorbed):
         """One block's GEMMs on one rank [s], and their compute-only and memory-only parts."""
         total = compute_part = memory_part = 0.0
         for rows, cols, inner, count in serving.layer_gemm_shapes(tokens=tokens, **shape, n_experts=E, top_k=k,
-                                                                  tp=tp):
+                                                                  tp=tp, **_mla_widths(x), absorbed=absorbed):
             fl = 2 * rows * cols * inner
             nb = serving.linear_gemm_bytes(rows=rows, cols=cols, inner=inner, weight_bits=bits, act_bits=act)
             total = total + compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
@@ -519,25 +524,33 @@ def _serving_point(x, s, out) -> None:
 
     c_f = np.asarray(c, dtype=np.float64)
     prefill_tokens = c_f * n_in
-    kv_prefill = prefill_tokens * kv_layer  # the keys and values the prefill attends, per layer and rank
+    # attention's mean width of Q.K and P.V per head; MLA prefills per head (qk, v) and decodes absorbed, as
+    # multi-query attention over the latent (r_kv + rope, r_kv) (serving.layer_gemm_shapes)
+    mla_ = np.asarray(x["mla"]) > 0
+    hd_prefill = (np.asarray(x["qk_dim"], dtype=np.float64) + x["v_dim"]) / 2
+    hd_decode = np.where(mla_, np.asarray(x["kv_lora_rank"], dtype=np.float64) + np.asarray(x["qk_rope_head_dim"]) / 2,
+                         hd)
+    # the keys and values the prefill attends, per layer and rank (MLA: up-projected per head, 16-bit)
+    kv_prefill = prefill_tokens * np.where(mla_, serving.kv_cache_bytes_per_token_layer(
+        n_kv_head=H, head_dim=hd_prefill, kv_bits=act, tp=tp), kv_layer)
     attn_prefill = compute.gemm_time_s(
-        flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd,
+        flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd_prefill,
                                                 attended=(np.asarray(n_in) + 1) / 2, tp=tp),
-        bytes=serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd, tp=tp, act_bits=act,
-                                                kv_read_bytes=kv_prefill),
+        bytes=serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd_prefill, tp=tp,
+                                                act_bits=act, kv_read_bytes=kv_prefill),
         matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
-    ttft = (layers * (gemms(prefill_tokens, w_bits)[0] + attn_prefill) + lm_head(c_f)
+    ttft = (layers * (gemms(prefill_tokens, w_bits, 0)[0] + attn_prefill) + lm_head(c_f)
             + tp_comm(prefill_tokens))
     mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
     kv_read = c_f * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer, n_layer=L,
                                                         pp=pp, **window) * t_pp  # every layer of every stage
     attn_decode = serving.roofline_time_s(
-        flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd, attended=mean_ctx,
+        flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd_decode, attended=mean_ctx,
                                                          tp=tp),
-        nbytes=serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd, tp=tp, act_bits=act,
-                                                 kv_read_bytes=kv_read),
+        nbytes=serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd_decode, tp=tp,
+                                                 act_bits=act, kv_read_bytes=kv_read),
         matmul_flops_per_s=rate, hbm_bytes_per_s=bw, hbm_efficiency=eta)
-    g_total, g_compute, g_memory = gemms(c_f, w_bits)
+    g_total, g_compute, g_memory = gemms(c_f, w_bits, 1)
     tpot = layers * g_total + attn_decode + lm_head(c_f) + tp_comm(c_f)
     memory_bound = g_memory >= g_compute
     n_gpus = np.asarray(tp) * t_pp
@@ -601,11 +614,15 @@ def _times(x, s, out) -> None:
                                      hbm_efficiency=gpu["hbm_efficiency"])
 
     # one block, one micro-batch, one GPU
-    linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=H, n_kv_head=x["n_kv_head"], head_dim=hd,
+    # multi-head latent attention: its own projections replace the per-head QKV and output GEMMs (no heads there)
+    mla = np.asarray(x["mla"]) > 0
+    linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=np.where(mla, 0, H),
+                                      n_kv_head=np.where(mla, 0, x["n_kv_head"]), head_dim=hd,
                                       d_ff=_expert_d_ff(x), gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
-                                      top_k=x["top_k"], tp=tp, act_bytes=a, **gpu)
-    attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=hd, tp=tp, act_bytes=a,
-                                          flash=flash, **gpu)
+                                      top_k=x["top_k"], tp=tp, act_bytes=a, **gpu) + mla * step.mla_linear_time_s(
+        tokens=tokens, d_model=d, n_head=H, **_mla_widths(x), tp=tp, act_bytes=a, **gpu)
+    attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=x["qk_dim"],
+                                          v_head_dim=x["v_dim"], tp=tp, act_bytes=a, flash=flash, **gpu)
     attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
     elementwise = dict(d_model=d, d_ff=_expert_d_ff(x) * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
                        residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],
