@@ -127,7 +127,12 @@ def _models(x, s, out) -> None:
         np.asarray(x["block_norms"]) - 2) * L * p_norm - L * (p_attn_norms + p_sinks)
     n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
-                               learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
+                               learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"],
+                               block_norms=x["block_norms"], qk_norm=x["qk_norm"],
+                               attention_sinks=x["attention_sinks"], mla=x["mla"], q_lora_rank=x["q_lora_rank"],
+                               fused_gate_up=x["fused_gate_up"], moe_layers=L_moe, router_bias=x["router_bias"],
+                               expert_bias=x["expert_bias"], shared_d_ff=x["shared_d_ff"],
+                               shared_expert_gate=x["shared_expert_gate"])
     p_layer_mean = (p_blocks / np.asarray(L, dtype=np.float64))
     s.update(p_attn=p_attn, p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
              p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp,
