@@ -72,15 +72,25 @@ ODD = {
 }
 
 
-def _hf_params(config: dict) -> int:
-    """Parameters of the transformers model built from the config mapping itself, on the meta device."""
+def _hf_params(config: dict, *, tensors: bool = False) -> int:
+    """Parameters (``tensors``: parameter tensors) of the transformers model built from the config mapping
+    itself, on the meta device."""
     config = dict(config)
     model_type = config.pop("model_type")
     transformers.logging.set_verbosity_error()
     cfg = transformers.AutoConfig.for_model(model_type, **config)
     with torch.device("meta"):
         model = transformers.AutoModelForCausalLM.from_config(cfg)
-    return sum(p.numel() for p in model.parameters())
+    return len(list(model.parameters())) if tensors else sum(p.numel() for p in model.parameters())
+
+
+@pytest.mark.parametrize("name", FULL + list(ODD))
+def test_param_tensors_equal_transformers(name):
+    """Distinct parameter tensors (checkpoint records) of every new structure: q/k norms, sandwich and shared
+    norms, fused gate/up, sinks, MLA's projections and norms, shared experts and their gate, expert biases."""
+    config = ODD[name] if name in ODD else json.loads((DATA / f"{name}.config.json").read_text())
+    m = from_hf_config(config, name=name)
+    assert size(m)["param_tensors"] == _hf_params(config, tensors=True)
 
 
 @pytest.mark.parametrize("name", FULL)

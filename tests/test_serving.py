@@ -440,3 +440,56 @@ def test_tpot_overhead_is_the_floor_and_element_wise_part():
                  output_len=20, weight_dtype="fp16", kv_dtype="fp16")
     assert 32 * 4 * 2.7e-6 < r["tpot_overhead_s"] < (32 * 9 + 3) * 2.7e-6
     assert 0 < r["ttft_overhead_s"] < r["ttft_s"]
+
+
+# -- multi-head latent attention's GEMMs, measured on transformers' DeepseekV3Attention ------------------------
+MLA_SHAPES = {"q-lora": 24, "q-proj": None}
+
+
+@pytest.mark.parametrize("q_lora", sorted(MLA_SHAPES))
+def test_mla_gemm_shapes_match_transformers(q_lora):
+    """The prefill (non-absorbed) GEMMs of layer_gemm_shapes at tp 1 run the FLOPs FlopCounterMode measures in
+    transformers' DeepseekV3Attention (eager: plus Q.K^T at n + p and P.V at v per head), and both forms read the
+    attention's linear weights once (the absorbed W_UK and W_UV are kv_b_proj's two halves)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    q_lora_rank = MLA_SHAPES[q_lora]
+    H, d, r, p, n, v, B, T = 4, 64, 32, 8, 16, 12, 2, 7
+    config = AutoConfig.for_model("deepseek_v3", hidden_size=d, intermediate_size=96, moe_intermediate_size=32,
+                                  num_hidden_layers=1, first_k_dense_replace=1, num_attention_heads=H,
+                                  num_key_value_heads=H, q_lora_rank=q_lora_rank, kv_lora_rank=r, qk_rope_head_dim=p,
+                                  qk_nope_head_dim=n, v_head_dim=v, vocab_size=100, max_position_embeddings=64,
+                                  n_routed_experts=4, num_experts_per_tok=2, n_group=1, topk_group=1,
+                                  attn_implementation="eager")
+    model = AutoModelForCausalLM.from_config(config)
+    attn = model.model.layers[0].self_attn
+    with FlopCounterMode(display=False) as counter:
+        model(torch.zeros(B, T, dtype=torch.long))
+    measured = sum(counter.get_flop_counts()[f"{type(model).__name__}.model.layers.0.self_attn"].values())
+    weights = sum(m.weight.numel() for m in attn.modules() if isinstance(m, torch.nn.Linear))
+
+    kw = dict(d_model=d, n_head=H, n_kv_head=H, head_dim=16, d_ff=96, gated_mlp=1, n_experts=1, top_k=1, tp=1,
+              q_lora_rank=q_lora_rank or 0, kv_lora_rank=r, qk_rope_head_dim=p, qk_nope_head_dim=n, v_head_dim=v)
+    prefill = serving.layer_gemm_shapes(tokens=B * T, **kw, absorbed=0)
+    decode = serving.layer_gemm_shapes(tokens=B * T, **kw, absorbed=1)
+    mlp = (2, 3, 4)  # MLP up/gate, down, router
+    gemm_flops = sum(2 * m * c * k * count for i, (m, c, k, count) in enumerate(prefill) if i not in mlp)
+    assert float(gemm_flops) + 2 * B * H * T * T * (n + p + v) == measured
+    for shapes in (prefill, decode):
+        assert float(sum(c * k * count for i, (_, c, k, count) in enumerate(shapes) if i not in mlp)) == weights
+    assert [float(s[3]) for s in prefill[:2]] == [0.0, 0.0]  # no per-head QKV or output GEMM
+
+
+def test_mla_decode_gemms_hand_worked():
+    """DeepSeek-V3 attention, one decode token at tp 8 (d 7168, 128 heads -> 16 per rank, q_lora 1536, kv_lora
+    512, rope 64, nope 128, v 128): fused q_a + kv_a [1 x 7168] @ [7168 x 2112] on every rank, q_b
+    [1 x 1536] @ [1536 x 16*192 = 3072], W_UK [1 x 128] @ [128 x 512] and W_UV [1 x 512] @ [512 x 128] for each
+    of the 16 heads, one batched kernel each ([1 x 128] @ [128 x 16*512 = 8192], [1 x 512] @ [512 x 16*128]),
+    output [1 x 16*128 = 2048] @ [2048 x 7168]; no kv_b GEMM, no per-head QKV."""
+    shapes = serving.layer_gemm_shapes(tokens=1, d_model=7168, n_head=128, n_kv_head=128, head_dim=56, d_ff=2048,
+                                       gated_mlp=1, n_experts=256, top_k=8, tp=8, q_lora_rank=1536, kv_lora_rank=512,
+                                       qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128, absorbed=1)
+    got = [tuple(float(x) for x in s) for s in shapes]
+    assert got[0][3] == got[1][3] == 0.0
+    assert got[5:] == [(1, 2112, 7168, 1), (1, 3072, 1536, 1), (1, 4096, 512, 0), (1, 8192, 128, 1),
+                       (1, 2048, 512, 1), (1, 7168, 2048, 1)]

@@ -131,7 +131,12 @@ def _models(x, s, out) -> None:
         np.asarray(x["block_norms"]) - 2) * L * p_norm - L * (p_attn_norms + p_sinks)
     n_tensors = params.tensors(n_layer=L, norm_bias=x["norm_bias"], fused_qkv=x["fused_qkv"], qkv_bias=x["qkv_bias"],
                                out_bias=x["out_bias"], gated_mlp=x["gated_mlp"], mlp_bias=x["mlp_bias"], n_experts=E,
-                               learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"])
+                               learned_positions=x["learned_positions"], tied_embeddings=x["tied_embeddings"],
+                               block_norms=x["block_norms"], qk_norm=x["qk_norm"],
+                               attention_sinks=x["attention_sinks"], mla=x["mla"], q_lora_rank=x["q_lora_rank"],
+                               fused_gate_up=x["fused_gate_up"], moe_layers=L_moe, router_bias=x["router_bias"],
+                               expert_bias=x["expert_bias"], shared_d_ff=x["shared_d_ff"],
+                               shared_expert_gate=x["shared_expert_gate"])
     p_layer_mean = (p_blocks / np.asarray(L, dtype=np.float64))
     s.update(p_attn=p_attn, p_tok=p_tok, p_pos=p_pos, p_norm=p_norm, p_head=p_head, p_layer=p_layer_mean, p_total=p_total,
              p_active=p_active, p_lookup=p_lookup, p_matmul=p_matmul, n_tensors=n_tensors, p_mlp=p_mlp,
@@ -157,6 +162,11 @@ def _expert_d_ff(x) -> np.ndarray:
     """Width of one MLP or expert for the time and serving models [elements]: ``moe_d_ff`` where the model
     gives one (its experts are narrower than its dense MLP), else ``d_ff``."""
     return np.where(np.asarray(x["moe_d_ff"]) > 0, x["moe_d_ff"], x["d_ff"])
+
+
+def _mla_widths(x) -> dict[str, np.ndarray]:
+    """Multi-head latent attention's widths, as the formulas take them (all 0 without MLA)."""
+    return {k: x[k] for k in ("q_lora_rank", "kv_lora_rank", "qk_rope_head_dim", "qk_nope_head_dim", "v_head_dim")}
 
 
 def _forward(x, B, T) -> dict[str, np.ndarray]:
@@ -501,11 +511,11 @@ def _serving_point(x, s, out) -> None:
     t_pp = np.asarray(pp, dtype=np.float64)
     layers = np.ceil(np.asarray(L, dtype=np.float64) / t_pp) * t_pp  # every stage, one after another
 
-    def gemms(tokens, bits):
+    def gemms(tokens, bits, absorbed):
         """One block's GEMMs on one rank [s]: floored, roofline only, compute-only and memory-only parts, count."""
         total = roofline = compute_part = memory_part = n_gemms = 0.0
         for rows, cols, inner, count in serving.layer_gemm_shapes(tokens=tokens, **shape, n_experts=E, top_k=k,
-                                                                  tp=tp):
+                                                                  tp=tp, **_mla_widths(x), absorbed=absorbed):
             fl = 2 * rows * cols * inner
             nb = serving.linear_gemm_bytes(rows=rows, cols=cols, inner=inner, weight_bits=bits, act_bits=act)
             one = compute.gemm_time_s(flops=fl, bytes=nb, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
@@ -546,15 +556,23 @@ def _serving_point(x, s, out) -> None:
 
     c_f = np.asarray(c, dtype=np.float64)
     prefill_tokens = c_f * n_in
-    kv_prefill = prefill_tokens * kv_layer  # the keys and values the prefill attends, per layer and rank
-    attn_prefill_bytes = serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd, tp=tp,
-                                                           act_bits=act, kv_read_bytes=kv_prefill)
+    # attention's mean width of Q.K and P.V per head; MLA prefills per head (qk, v) and decodes absorbed, as
+    # multi-query attention over the latent (r_kv + rope, r_kv) (serving.layer_gemm_shapes)
+    mla_ = np.asarray(x["mla"]) > 0
+    hd_prefill = (np.asarray(x["qk_dim"], dtype=np.float64) + x["v_dim"]) / 2
+    hd_decode = np.where(mla_, np.asarray(x["kv_lora_rank"], dtype=np.float64) + np.asarray(x["qk_rope_head_dim"]) / 2,
+                         hd)
+    # the keys and values the prefill attends, per layer and rank (MLA: up-projected per head, 16-bit)
+    kv_prefill = prefill_tokens * np.where(mla_, serving.kv_cache_bytes_per_token_layer(
+        n_kv_head=H, head_dim=hd_prefill, kv_bits=act, tp=tp), kv_layer)
+    attn_prefill_bytes = serving.attention_bytes_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd_prefill,
+                                                           tp=tp, act_bits=act, kv_read_bytes=kv_prefill)
     attn_prefill = compute.gemm_time_s(
-        flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd,
+        flops=serving.attention_flops_per_layer(tokens=prefill_tokens, n_head=H, head_dim=hd_prefill,
                                                 attended=(np.asarray(n_in) + 1) / 2, tp=tp),
         bytes=attn_prefill_bytes, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
         hbm_efficiency=serving.hbm_size_efficiency(nbytes=attn_prefill_bytes, large_efficiency=eta))
-    p_total, p_roofline = gemms(prefill_tokens, w_bits)[:2]
+    p_total, p_roofline = gemms(prefill_tokens, w_bits, 0)[:2]
     comm_prefill = tp_comm(prefill_tokens)
     ttft = (layers * (p_total + serving.kernel_floor_time_s(time_s=attn_prefill, kernel_s=k_s)
                       + elementwise(prefill_tokens)) + pass_kernels(c_f) + comm_prefill)
@@ -562,14 +580,14 @@ def _serving_point(x, s, out) -> None:
     mean_ctx = np.asarray(n_in) + (np.asarray(n_out) + 1) / 2
     kv_read = c_f * serving.kv_cache_bytes_per_sequence(tokens=mean_ctx, per_token_layer=kv_layer, n_layer=L,
                                                         pp=pp, **window) * t_pp  # every layer of every stage
-    attn_decode_bytes = serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd, tp=tp,
+    attn_decode_bytes = serving.attention_bytes_per_layer(tokens=layers * c_f, n_head=H, head_dim=hd_decode, tp=tp,
                                                           act_bits=act, kv_read_bytes=kv_read)
     attn_decode = serving.roofline_time_s(
-        flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd, attended=mean_ctx,
+        flops=layers * serving.attention_flops_per_layer(tokens=c_f, n_head=H, head_dim=hd_decode, attended=mean_ctx,
                                                          tp=tp),
         nbytes=attn_decode_bytes, matmul_flops_per_s=rate, hbm_bytes_per_s=bw,
         hbm_efficiency=serving.hbm_size_efficiency(nbytes=attn_decode_bytes / layers, large_efficiency=eta))
-    g_total, g_roofline, g_compute, g_memory, n_gemms = gemms(c_f, w_bits)
+    g_total, g_roofline, g_compute, g_memory, n_gemms = gemms(c_f, w_bits, 1)
     comm_decode = tp_comm(c_f)
     tpot = (layers * (g_total + serving.kernel_floor_time_s(time_s=attn_decode / layers, kernel_s=k_s)
                       + elementwise(c_f)) + pass_kernels(c_f) + comm_decode)
@@ -639,15 +657,20 @@ def _times(x, s, out) -> None:
                                      hbm_efficiency=gpu["hbm_efficiency"])
 
     # one block, one micro-batch, one GPU
-    linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=H, n_kv_head=x["n_kv_head"], head_dim=hd,
+    # multi-head latent attention: its own projections replace the per-head QKV and output GEMMs (no heads there)
+    mla = np.asarray(x["mla"]) > 0
+    linear = step.block_linear_time_s(tokens=tokens, d_model=d, n_head=np.where(mla, 0, H),
+                                      n_kv_head=np.where(mla, 0, x["n_kv_head"]), head_dim=hd,
                                       d_ff=_expert_d_ff(x), gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
-                                      top_k=x["top_k"], tp=tp, act_bytes=a, **gpu)
+                                      top_k=x["top_k"], tp=tp, act_bytes=a, **gpu) + mla * step.mla_linear_time_s(
+        tokens=tokens, d_model=d, n_head=H, **_mla_widths(x), tp=tp, act_bytes=a, **gpu)
     kernel = step.attention_kernel_flops_per_s(generation=x["flash_generation"], peak_flops_per_s=s["peak_fs"],
                                                flash1_fraction=x["flash1_fraction"],
                                                flash2_fraction=x["flash2_fraction"],
                                                flash3_fraction=x["flash3_fraction"])
-    attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=hd, tp=tp, act_bytes=a,
-                                          flash=flash, kernel_flops_per_s=kernel, **gpu)
+    attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=x["qk_dim"],
+                                          v_head_dim=x["v_dim"], tp=tp, act_bytes=a, flash=flash,
+                                          kernel_flops_per_s=kernel, **gpu)
     attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
     elementwise = dict(d_model=d, d_ff=_expert_d_ff(x) * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
                        residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],

@@ -364,8 +364,9 @@ class ModelConfig:
             notes.append("expert parallelism: every data-parallel rank holds all experts "
                          "(tensor parallelism splits each expert), and all-to-all traffic is not counted")
         if self.mla:
-            notes.append("MLA's absorbed inference kernels and latent KV cache: sized as transformers trains it (keys and values "
-                         "up-projected per head)")
+            notes.append("MLA: training memory is sized as transformers trains it (keys and values up-projected per "
+                         "head); serving caches the latent and times decode absorbed, as vLLM (its 16-bit copies of "
+                         "the absorbed W_UK/W_UV weights are not counted)")
         if self.n_sliding_layers:
             notes.append("sliding window: flops_iteration_causal counts a windowed kernel; flops_forward/backward "
                          "count the full T x T matrix, as naive attention computes it")

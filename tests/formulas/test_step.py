@@ -36,14 +36,42 @@ def test_block_linear_time_memory_bound(n_experts, top_k, expected):
     assert t == pytest.approx(expected, rel=1e-12)
 
 
+@pytest.mark.parametrize("tp, q_lora_rank, expected_flops", [
+    # DeepSeek-V3, 4096 tokens: q_a 2*4096*7168*1536 = 90,194,313,216; q_b 2*4096*1536*(128*192) = 309,237,645,312;
+    # kv_a 2*4096*7168*576 = 33,822,867,456; kv_b 2*4096*512*(128*256) = 137,438,953,472;
+    # o 2*4096*(128*128)*7168 = 962,072,674,304
+    (1, 1536, [90_194_313_216, 309_237_645_312, 33_822_867_456, 137_438_953_472, 962_072_674_304]),
+    # tp 8: the down projections run whole on every rank, the others an eighth
+    (8, 1536, [90_194_313_216, 309_237_645_312 / 8, 33_822_867_456, 137_438_953_472 / 8, 962_072_674_304 / 8]),
+    # no q_lora (DeepSeek-V2-Lite style): q_proj 2*4096*7168*(128*192) = 1,443,109,011,456 replaces q_a and q_b
+    (1, 0, [0, 1_443_109_011_456, 33_822_867_456, 137_438_953_472, 962_072_674_304]),
+])
+def test_mla_linear_time_compute_bound(tp, q_lora_rank, expected_flops):
+    t = step.mla_linear_time_s(tokens=4096, d_model=7168, n_head=128, q_lora_rank=q_lora_rank, kv_lora_rank=512,
+                               qk_rope_head_dim=64, qk_nope_head_dim=128, v_head_dim=128, tp=tp, act_bytes=2,
+                               **COMPUTE_BOUND)
+    assert t == pytest.approx(sum((f + 3e9) / 1e12 for f in expected_flops if f), rel=1e-12)
+
+
+def test_mla_linear_time_memory_bound():
+    # 8 tokens, d 4, 2 heads, q_lora 2, kv_lora 3, rope 1, nope 2, v 2, tp 2, 1-byte elements:
+    # q_a 8x2 inner 4: 32+8+16 = 56; q_b 8x3 inner 2: 16+6+24 = 46; kv_a 8x4 inner 4: 32+16+32 = 80;
+    # kv_b 8x4 inner 3: 24+12+32 = 68; o 8x4 inner 2: 16+8+32 = 56 -> 306
+    t = step.mla_linear_time_s(tokens=8, d_model=4, n_head=2, q_lora_rank=2, kv_lora_rank=3, qk_rope_head_dim=1,
+                               qk_nope_head_dim=2, v_head_dim=2, tp=2, act_bytes=1, **MEMORY_BOUND)
+    assert t == pytest.approx(306.0, rel=1e-12)
+
+
 def test_attention_core_naive_and_flash():
     flash = np.array([0, 1])
     # B*H/tp = 4 heads; naive bytes 4 * 2 * (3*4*8 + 16) = 896, flash 4 * 2 * 96 = 768; two GEMMs each
-    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, tp=2, act_bytes=2, flash=flash,
+    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, v_head_dim=8, tp=2, act_bytes=2,
+                                   flash=flash,
                                    **MEMORY_BOUND)
     np.testing.assert_allclose(t, [1792.0, 1536.0], rtol=1e-12)
     # FLOPs 2 * 4 * 16 * 8 = 1024 (naive), 512 (flash, causal half skipped): 2 * (F + 3e9) / 1e12
-    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, tp=2, act_bytes=2, flash=flash,
+    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, v_head_dim=8, tp=2, act_bytes=2,
+                                   flash=flash,
                                    **COMPUTE_BOUND)
     np.testing.assert_allclose(t, [2 * (1024 + 3e9) / 1e12, 2 * (512 + 3e9) / 1e12], rtol=1e-12)
     np.testing.assert_allclose(step.attention_core_backward_time_s(forward_time_s=2.0, flash=flash), [4.0, 5.0])
@@ -57,10 +85,18 @@ def test_attention_kernel_rate_replaces_the_gemm_roofline():
     assert np.isnan(rate[0]) and np.isnan(rate[3])
     # flash, 4 heads, T = 4, hd = 8: F = 512 per GEMM (causal half), 768 bytes; at 1 kFLOP/s: 2 * 512 / 1e3 s;
     # the memory side 768 B at 1 GB/s is smaller; without a rate (NaN) the GEMM roofline of COMPUTE_BOUND
-    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, tp=2, act_bytes=2, flash=1,
-                                   kernel_flops_per_s=np.array([1e3, np.nan]), matmul_flops_per_s=1e12,
+    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=8, v_head_dim=8, tp=2, act_bytes=2,
+                                   flash=1, kernel_flops_per_s=np.array([1e3, np.nan]), matmul_flops_per_s=1e12,
                                    hbm_bytes_per_s=1e9)
     np.testing.assert_allclose(t, [2 * 512 / 1e3, 2 * (512 + 3e9) / 0.85e12], rtol=1e-9)
+
+
+def test_attention_core_with_different_value_width():
+    # MLA: Q.K^T at width 24, P.V at 8; 4 heads (B*H/tp), T 4, naive, 1-byte elements:
+    # bytes 4 * (3*4*24 + 16) = 1216 and 4 * (3*4*8 + 16) = 448
+    t = step.attention_core_time_s(batch_size=2, seq_len=4, n_head=4, head_dim=24, v_head_dim=8, tp=2, act_bytes=1,
+                                   flash=0, **MEMORY_BOUND)
+    assert t == pytest.approx(1216 + 448, rel=1e-12)
 
 
 def test_block_forward_backward_recompute():

@@ -111,27 +111,37 @@ def matmul(*, total, lookup, norm, n_layer):
 
 
 def tensors(*, n_layer, norm_bias, fused_qkv, qkv_bias, out_bias, gated_mlp, mlp_bias, n_experts,
-            learned_positions, tied_embeddings):
+            learned_positions, tied_embeddings, block_norms=2, qk_norm=0, attention_sinks=0, mla=0, q_lora_rank=0,
+            fused_gate_up=0, moe_layers=None, router_bias=0, expert_bias=0, shared_d_ff=0, shared_expert_gate=0):
     """Number of distinct parameter tensors [tensors] (for checkpoint overhead).
 
-    Per block: 2 norms (gain, bias), the query/key/value projection(s) (one
-    fused ``c_attn`` in nanoGPT, three in Hugging Face), the output
-    projection, router, and per expert the up (and gate) and down weights and
-    biases. Hugging Face Mixtral stores all experts as two 3-D tensors.
+    Per block: ``block_norms`` norms (gain, bias), the query/key/value
+    projection(s) (one fused ``c_attn`` in nanoGPT, three in Hugging Face),
+    the output projection, query/key norms (2), attention sinks (1), and the
+    MLP (gate and up fused with ``fused_gate_up``) or, in the ``moe_layers``
+    MoE blocks (all blocks when None and ``n_experts > 1``), the router (and
+    its bias), the experts as two 3-D tensors (Hugging Face Mixtral; two more
+    for expert biases), the shared expert's MLP and its gate. Multi-head
+    latent attention: q_a, its norm and q_b (q_proj alone when
+    ``q_lora_rank = 0``), kv_a, its norm and kv_b, the output; biases on
+    q_a/q_proj and kv_a with ``qkv_bias``.
     """
+    L = _i(n_layer)
+    moe = _i(n_experts) > 1
+    L_moe = np.where(moe, L, 0) if moe_layers is None else _i(moe_layers)
     n_qkv = np.where(_i(fused_qkv) == 1, 1, 3)
     per_norm = 1 + _i(norm_bias)
-    dense_mlp = (2 + _i(gated_mlp)) * (1 + _i(mlp_bias))
-    moe = _i(n_experts) > 1
-    per_layer = (
-        2 * per_norm
-        + n_qkv * (1 + _i(qkv_bias))
-        + 1
-        + _i(out_bias)
-        + np.where(moe, 1 + 2, dense_mlp)
-    )
+    mla_ = _i(mla) > 0
+    std_attn = n_qkv * (1 + _i(qkv_bias)) + 2 * (_i(qk_norm) > 0)
+    mla_attn = np.where(_i(q_lora_rank) > 0, 3, 1) + 3 + 2 * _i(qkv_bias)
+    attn = np.where(mla_, mla_attn, std_attn) + 1 + _i(out_bias) + _i(attention_sinks)
+    dense_mlp = np.where(_i(fused_gate_up) == 1, 2, 2 + _i(gated_mlp)) * (1 + _i(mlp_bias))
+    shared = (_i(shared_d_ff) > 0) * (2 + _i(gated_mlp)) * (1 + _i(mlp_bias)) + _i(shared_expert_gate)
+    moe_mlp = 1 + _i(router_bias) + 2 * (1 + _i(expert_bias)) + shared
+    per_layer = _i(block_norms) * per_norm + attn
     return (
-        _i(n_layer) * per_layer + 1 + _i(learned_positions) + per_norm + (1 - _i(tied_embeddings))
+        L * per_layer + (L - L_moe) * dense_mlp + L_moe * moe_mlp
+        + 1 + _i(learned_positions) + per_norm + (1 - _i(tied_embeddings))
     )
 
 

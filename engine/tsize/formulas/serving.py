@@ -242,7 +242,9 @@ def linear_gemm_bytes(*, rows, cols, inner, weight_bits, act_bits):
     return (r * k + r * c) * _f(act_bits) / 8 + k * c * _f(weight_bits) / 8
 
 
-def layer_gemm_shapes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, n_experts, top_k, tp):
+def layer_gemm_shapes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gated_mlp, n_experts, top_k, tp,
+                      q_lora_rank=0, kv_lora_rank=0, qk_rope_head_dim=0, qk_nope_head_dim=0, v_head_dim=0,
+                      absorbed=0):
     """The GEMMs of one block's forward on one tensor-parallel rank, as ``(rows, cols, inner, count)`` [1].
 
     Megatron column/row parallel (Shoeybi et al. 2019): fused QKV
@@ -252,6 +254,27 @@ def layer_gemm_shapes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gat
     once per expert touched (:func:`experts_touched`; ``rows = tokens*k/touched``
     each), and the router ``[tokens x d] @ [d x E]`` when ``E > 1``. Each
     entry is a tuple of arrays; ``count`` is how many such GEMMs run.
+
+    Multi-head latent attention (``kv_lora_rank = r_kv > 0``; DeepSeek-V2,
+    arXiv:2405.04434 sec. 2.1) replaces the QKV and output GEMMs (count 0)
+    with vLLM's (``vllm/v1/attention/backends/mla/common.py``,
+    ``DeepseekV2MLAAttention``): the fused down projection
+    ``[tokens x d] @ [d x (r_q + r_kv + p)]`` on every rank (q_a with kv_a;
+    kv_a alone when ``r_q = 0``), the query up projection ``[tokens x r_q] @
+    [r_q x (H/tp)(n + p)]`` (``q_proj`` from ``d`` when ``r_q = 0``), then
+    with ``absorbed = 0`` (prefill, "compute friendly") the key/value up
+    projection ``[tokens x r_kv] @ [r_kv x (H/tp)(n + v)]`` of the new tokens,
+    or with ``absorbed = 1`` (decode, "data-movement friendly") its two halves
+    as batched GEMMs over the ``H/tp`` heads, ``W_UK`` (``[tokens x n] @ [n x
+    r_kv]`` per head) and ``W_UV`` (``[tokens x r_kv] @ [r_kv x v]`` per
+    head), each one kernel, written as one block-diagonal GEMM
+    ``[tokens x n] @ [n x (H/tp) r_kv]`` and ``[tokens x r_kv] @ [r_kv x
+    (H/tp) v]``: its FLOPs, weights and output exact, its input read once
+    rather than once per head; and the output ``[tokens x (H/tp) v] @ [.. x
+    d]``. ``p``, ``n``, ``v``: ``qk_rope_head_dim``, ``qk_nope_head_dim``,
+    ``v_head_dim``. Both forms read the same weights (``kv_b_proj`` is
+    ``[W_UK; W_UV]``), at the stored width (vLLM keeps 16-bit copies of
+    ``W_UK``, ``W_UV`` for its batched GEMMs: not modelled).
     """
     t = _f(tp)
     d, hd, f = _f(d_model), _f(head_dim), _f(d_ff)
@@ -261,12 +284,23 @@ def layer_gemm_shapes(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, gat
     touched = experts_touched(n_experts=E, top_k=top_k, tokens=m)
     rows = np.where(touched > 0, m * _f(top_k) / np.where(touched > 0, touched, 1.0), 0.0)
     one = np.ones_like(m)
+    mla = (_f(kv_lora_rank) > 0) * one
+    heads = _f(n_head) / t
+    qr, r, p, n, v = _f(q_lora_rank), _f(kv_lora_rank), _f(qk_rope_head_dim), _f(qk_nope_head_dim), _f(v_head_dim)
+    ab = _f(absorbed)
     return (
-        (m, (_f(n_head) / t + 2 * kv) * hd, d, one),
-        (m, d, _f(n_head) / t * hd, one),
+        (m, (heads + 2 * kv) * hd, d, one - mla),
+        (m, d, heads * hd, one - mla),
         (rows, (1 + _f(gated_mlp)) * f / t, d, touched),
         (rows, d, f / t, touched),
         (m, E, d, (E > 1) * one),
+        # multi-head latent attention
+        (m, qr + r + p, d, mla),
+        (m, heads * (n + p), np.where(qr > 0, qr, d), mla),
+        (m, heads * (n + v), r, mla * (1 - ab)),
+        (m, heads * r, n, mla * ab),
+        (m, heads * v, r, mla * ab),
+        (m, d, heads * v, mla),
     )
 
 

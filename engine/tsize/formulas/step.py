@@ -78,13 +78,52 @@ def block_linear_time_s(*, tokens, d_model, n_head, n_kv_head, head_dim, d_ff, g
             + (np.asarray(E) > 1) * shaped_gemm_time_s(rows=tokens, cols=E, inner=d_model, **rate))
 
 
-def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, tp, act_bytes, flash, matmul_flops_per_s,
-                          hbm_bytes_per_s, hbm_efficiency=1.0, kernel_flops_per_s=np.nan):
+def mla_linear_time_s(*, tokens, d_model, n_head, q_lora_rank, kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
+                      v_head_dim, tp, act_bytes, matmul_flops_per_s, hbm_bytes_per_s, hbm_efficiency=1.0):
+    """Forward time of one block's multi-head latent attention projections, one micro-batch, one GPU [s].
+
+    Parameters
+    ----------
+    tokens : B*T [tokens]; d_model, n_head [1]
+    q_lora_rank (0: queries projected directly), kv_lora_rank, qk_rope_head_dim, qk_nope_head_dim,
+    v_head_dim : MLA's widths [1]
+    tp : tensor-parallel degree [1]; act_bytes : bytes per activation element [bytes]
+    matmul_flops_per_s [FLOP/s], hbm_bytes_per_s [B/s], hbm_efficiency [1] : the GPU
+
+    Notes
+    -----
+    The GEMMs as transformers' ``DeepseekV3Attention`` and Megatron-Core's
+    MLA run them in training, up-projections not absorbed (DeepSeek-V2,
+    arXiv:2405.04434 sec. 2.1.2), with ``G`` = :func:`shaped_gemm_time_s`,
+    ``q = n + p`` and ``r_q' = r_q`` or ``d`` when ``r_q = 0``:
+    ``t = G(N, r_q, d) + G(N, H q/tp, r_q') + G(N, r_kv + p, d) + G(N, H (n + v)/tp, r_kv) + G(N, d, H v/tp)``:
+    the down projections q_a and kv_a (to the latent and the shared rope
+    key) on every rank, the up projections q_b (q_proj when ``r_q = 0``)
+    and kv_b split by heads, the output projection row-parallel. At
+    ``tp = 1`` their FLOPs are :func:`flops.mla_projections` plus
+    :func:`flops.attention_out` at ``v``.
+    """
+    t = _f(tp)
+    rate = dict(bytes_per_element=act_bytes, matmul_flops_per_s=matmul_flops_per_s, hbm_bytes_per_s=hbm_bytes_per_s,
+                hbm_efficiency=hbm_efficiency)
+    H, qr, kv = _f(n_head), _f(q_lora_rank), _f(kv_lora_rank)
+    qk = _f(qk_nope_head_dim) + qk_rope_head_dim
+    return (shaped_gemm_time_s(rows=tokens, cols=qr, inner=d_model, **rate)
+            + shaped_gemm_time_s(rows=tokens, cols=H * qk / t, inner=np.where(qr > 0, qr, _f(d_model)), **rate)
+            + shaped_gemm_time_s(rows=tokens, cols=kv + qk_rope_head_dim, inner=d_model, **rate)
+            + shaped_gemm_time_s(rows=tokens, cols=H * (_f(qk_nope_head_dim) + v_head_dim) / t, inner=kv, **rate)
+            + shaped_gemm_time_s(rows=tokens, cols=d_model, inner=H * _f(v_head_dim) / t, **rate))
+
+
+def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, v_head_dim, tp, act_bytes, flash,
+                          matmul_flops_per_s, hbm_bytes_per_s, hbm_efficiency=1.0, kernel_flops_per_s=np.nan):
     """Forward time of one block's attention core, Q@K^T and P@V, one micro-batch, one GPU [s].
 
     Parameters
     ----------
-    batch_size : B [sequences]; seq_len : T [tokens]; n_head, head_dim [1]; tp [1]
+    batch_size : B [sequences]; seq_len : T [tokens]; n_head [1]; tp [1]
+    head_dim : width of queries and keys [1]; v_head_dim : width of values [1] (both ``hd`` but with
+    multi-head latent attention: ``qk_nope_head_dim + qk_rope_head_dim`` and ``v_head_dim``)
     act_bytes : bytes per element [bytes]; flash : 1 for a fused kernel [1]
     matmul_flops_per_s [FLOP/s], hbm_bytes_per_s [B/s], hbm_efficiency [1] : the GPU
     kernel_flops_per_s : the fused kernel's published rate, forward and backward
@@ -92,27 +131,33 @@ def attention_core_time_s(*, batch_size, seq_len, n_head, head_dim, tp, act_byte
 
     Notes
     -----
-    Two batched GEMMs over ``h = B*H/tp`` heads, each ``F = 2 h T^2 hd``
-    (halved by flash, which skips the causal half) and ``h * a * (3 T hd +
-    (1 - flash) T^2)`` bytes (two operands and the result, plus the T x T
-    matrix that naive attention writes and reads back); time by the roofline
-    :func:`compute.gemm_time_s`: ``t = 2 * G(F, bytes)`` (Dao et al. 2022).
+    Two batched GEMMs over ``h = B*H/tp`` heads, Q@K^T at ``hd`` and P@V at
+    ``hd_v``, each ``F = 2 h T^2 hd`` (halved by flash, which skips the
+    causal half) and ``h * a * (3 T hd + (1 - flash) T^2)`` bytes (two
+    operands and the result, plus the T x T matrix that naive attention
+    writes and reads back); time by the roofline :func:`compute.gemm_time_s`:
+    ``t = G(F(hd), bytes(hd)) + G(F(hd_v), bytes(hd_v))`` (Dao et al. 2022).
     A fused kernel with a published rate ``R_k`` takes
-    ``max(2 F / R_k, 2 bytes / (BW eta))`` instead: FlashAttention reaches a
-    fraction of the peak well below a GEMM's (Dao 2023, Shah et al. 2024).
+    ``max((F(hd) + F(hd_v)) / R_k, (bytes(hd) + bytes(hd_v)) / (BW eta))``
+    instead: FlashAttention reaches a fraction of the peak well below a
+    GEMM's (Dao 2023, Shah et al. 2024).
     """
     heads = np.asarray(batch_size, dtype=np.float64) * n_head / np.asarray(tp, dtype=np.float64)
     T = seq_len
     naive = 1 - flash
-    attn_flops = 2.0 * heads * T * T * head_dim * np.where(flash == 1, 0.5, 1.0)
-    attn_bytes = heads * act_bytes * (3.0 * T * head_dim + naive * T * T)
-    roofline = 2 * compute.gemm_time_s(flops=attn_flops, bytes=attn_bytes, matmul_flops_per_s=matmul_flops_per_s,
+    causal = np.where(flash == 1, 0.5, 1.0)
+    widths = (np.asarray(head_dim, dtype=np.float64), np.asarray(v_head_dim, dtype=np.float64))
+    flops = [2.0 * heads * T * T * w * causal for w in widths]
+    nbytes = [heads * act_bytes * (3.0 * T * w + naive * T * T) for w in widths]
+    roofline = sum(compute.gemm_time_s(flops=f, bytes=n, matmul_flops_per_s=matmul_flops_per_s,
                                        hbm_bytes_per_s=hbm_bytes_per_s, hbm_efficiency=hbm_efficiency)
+                   for f, n in zip(flops, nbytes))
     rate = np.asarray(kernel_flops_per_s, dtype=np.float64)
     known = (np.asarray(flash) == 1) & np.isfinite(rate)
     with np.errstate(divide="ignore", invalid="ignore"):
-        kernel = 2 * np.maximum(attn_flops / rate, compute.memory_time_s(bytes=attn_bytes, hbm_bytes_per_s=hbm_bytes_per_s,
-                                                                         hbm_efficiency=hbm_efficiency))
+        kernel = np.maximum((flops[0] + flops[1]) / rate,
+                            compute.memory_time_s(bytes=nbytes[0] + nbytes[1], hbm_bytes_per_s=hbm_bytes_per_s,
+                                                  hbm_efficiency=hbm_efficiency))
     return np.where(known, kernel, roofline)
 
 

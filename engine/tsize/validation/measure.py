@@ -314,11 +314,13 @@ class _Wrapped(nn.Module if torch is not None else object):
 
 
 def build(m: ModelConfig, *, attention: str = "flash", dropout: float = 0.0, dtype: str = "float32",
-          experts: str | None = None):
+          experts: str | None = None, init: bool = True):
     """The reference PyTorch model for ``m`` on the current default device, in training mode.
 
     ``experts`` picks transformers' mixture-of-experts kernel (default: its
     own default, ``grouped_mm``; ``"eager"`` is the per-expert loop).
+    ``init=False`` skips transformers' weight initialisation (the weights
+    stay untouched ``torch.empty`` memory, to be replaced).
     """
     require()
     previous = torch.get_default_dtype()
@@ -333,7 +335,9 @@ def build(m: ModelConfig, *, attention: str = "flash", dropout: float = 0.0, dty
 
             if m.family not in _HF_CLASSES:
                 raise TsizeError(f"model {m.name!r}: no reference implementation for family {m.family!r}")
-            with _quiet_transformers():
+            from transformers.initialization import no_init_weights
+
+            with _quiet_transformers(), (contextlib.nullcontext() if init else no_init_weights()):
                 inner = getattr(transformers, _HF_CLASSES[m.family])(_hf_config(m, attention, dropout, experts))
             model = _Wrapped(inner)
     finally:
@@ -394,10 +398,12 @@ def flops(m: ModelConfig, *, batch_size: int, seq_len: int) -> dict[str, int]:
 
     with _session(m) as fake:
         with torch.device("cpu"):  # real tensors (MoE) in bf16: half the memory, the same FLOPs
-            model = build(m, attention="naive", experts="eager", dtype="float32" if fake else "bfloat16")
+            model = build(m, attention="naive", experts="eager", dtype="float32" if fake else "bfloat16", init=fake)
             idx, targets = _batch(m, batch_size, seq_len, "cpu")
         if not fake:
-            _init_small(model)
+            _zero_weights(model)
+            _split_experts(model)
+            _drop_grads(model)
         forward = FlopCounterMode(display=False)
         with forward:
             loss = model(idx, targets)
@@ -417,6 +423,53 @@ def _init_small(model) -> None:
             p.zero_()
 
 
+def _zero_weights(model) -> None:
+    """Replace every weight by zeros that take one slice of memory: the leading dimension (an expert of a 3-D
+    expert tensor, a row of a matrix) is a stride-0 view of one slice.
+
+    The values (zeros, as :func:`_init_small` sets them), shapes, dtypes and parameter identity (tied weights
+    stay tied) are unchanged, so are what autograd saves and the FLOPs run (``tests/validation/test_measure.py``
+    compares both with real weights); a mixture of experts' slice then needs no memory for its experts,
+    embedding and LM head (the fp32 Mixtral block alone held 6.7 GB of weights). Kernels that need contiguous
+    weights copy one at a time, transiently.
+    """
+    done: dict[int, nn.Parameter] = {}
+    for module in model.modules():
+        for name, p in list(module._parameters.items()):
+            if p is None:
+                continue
+            if id(p) not in done:
+                zeros = (torch.zeros((1,) + tuple(p.shape[1:]), dtype=p.dtype).expand(p.shape) if p.dim() > 1
+                         else torch.zeros_like(p))
+                done[id(p)] = nn.Parameter(zeros, requires_grad=p.requires_grad)
+            module._parameters[name] = done[id(p)]
+
+
+def _split_experts(model) -> None:
+    """Give each expert its own parameters (an ``nn.ParameterList`` indexed as the 3-D tensor was).
+
+    transformers' per-expert loop reads ``gate_up_proj[expert_idx]``; the
+    backward of that selection writes a zero gradient the size of all experts
+    for every expert (1.9 GB each on a bf16 Mixtral block). With one
+    parameter per expert each gradient is one expert's. The FLOPs run are the
+    same (a selection is not a FLOP; ``tests/validation/test_measure.py``).
+    """
+    for module in model.modules():
+        experts = getattr(module, "num_experts", None) if type(module).__name__.endswith("Experts") else None
+        for name, p in list(module._parameters.items()):
+            if p is not None and p.dim() >= 2 and p.shape[0] == experts:
+                del module._parameters[name]
+                setattr(module, name, nn.ParameterList(
+                    nn.Parameter(p[e], requires_grad=p.requires_grad) for e in range(experts)))
+
+
+def _drop_grads(model) -> None:
+    """Free each weight's gradient as soon as backward has accumulated it (its FLOPs are already counted):
+    backward then holds one gradient at a time, not a copy of every weight."""
+    for p in model.parameters():
+        p.register_post_accumulate_grad_hook(lambda q: setattr(q, "grad", None))
+
+
 def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "float32", attention: str = "flash",
                 dropout: float = 0.0, detail: bool = False, experts: str | None = None):
     """Bytes autograd saves for backward in one forward pass, deduplicated by storage, parameters excluded.
@@ -430,10 +483,10 @@ def saved_bytes(m: ModelConfig, *, batch_size: int, seq_len: int, dtype: str = "
     saved: dict[int, tuple] = {}
     with _session(m) as fake:
         with torch.device("cpu"):
-            model = build(m, attention=attention, dropout=dropout, dtype=dtype, experts=experts)
+            model = build(m, attention=attention, dropout=dropout, dtype=dtype, experts=experts, init=fake)
             idx, targets = _batch(m, batch_size, seq_len, "cpu")
         if not fake:
-            _init_small(model)
+            _zero_weights(model)
         params = {p.untyped_storage()._cdata for p in model.parameters()}
         params |= {b.untyped_storage()._cdata for b in model.buffers()}
 
