@@ -97,9 +97,11 @@ def table_columns(tier: str) -> list[tuple[str, str]]:
 
 _NAN = "'NaN'::DOUBLE"
 #: Outputs the ``results`` view computes (``registry.Output.stored`` false), in order; names starting with
-#: ``_`` are intermediate. Each mirrors ``evaluate._times`` operation by operation, so the view equals the
-#: frame exactly (tests/test_store.py).
+#: ``_`` are intermediate. Each mirrors ``evaluate._points`` (``memory.required``, ``memory.share``) and
+#: ``evaluate._times`` operation by operation, so the view equals the frame exactly (tests/test_store.py).
 DERIVED: tuple[tuple[str, str], ...] = (
+    ("memory_required_bytes", "memory_per_gpu_bytes * (1 + allocator_slack) + overhead_bytes"),
+    ("memory_share", "memory_required_bytes / gpu_memory_bytes"),
     ("micro_batches", "CASE WHEN global_batch_size > 0 THEN global_batch_size / (data_parallel * batch_size) "
                       "ELSE grad_accum::DOUBLE END"),
     ("batch_divides", "global_batch_size <= 0 OR (coalesce(isfinite(micro_batches), false) AND micro_batches >= 1 "
@@ -475,34 +477,62 @@ def _remove_orphans(con) -> None:
         con.execute(f"DELETE FROM {tier} WHERE sweep_id NOT IN (SELECT sweep_id FROM sweeps)")
 
 
-class _Writer:
-    """Inserts Arrow chunks on a background thread, so evaluation overlaps DuckDB's ingest."""
+#: Chunks DuckDB ingests at once, each on its own thread and cursor (its own connection to the same database).
+INSERT_THREADS = 2
 
-    def __init__(self, con, sql: str):
-        self.con, self.sql = con, sql
-        self.thread: threading.Thread | None = None
+
+class _Writer:
+    """Inserts Arrow chunks on background threads, so evaluation overlaps DuckDB's ingest and up to
+    :data:`INSERT_THREADS` chunks are ingested at once.
+
+    Each INSERT commits on its own, as with one thread: the rows stay invisible until the sweep's ``sweeps`` row
+    is committed (:func:`write`), and an interrupted write leaves only orphans the next write removes.
+    """
+
+    def __init__(self, con, sql: str, threads: int = INSERT_THREADS):
+        self.sql = sql
+        self.free = [con.cursor() for _ in range(threads)]
+        self.busy: list[tuple[threading.Thread, Any]] = []
         self.error: BaseException | None = None
 
-    def _insert(self, chunk: pa.Table) -> None:
+    def _insert(self, cursor, chunk: pa.Table) -> None:
         try:
-            self.con.register("chunk", chunk)
-            self.con.execute(self.sql)
-            self.con.unregister("chunk")
+            cursor.register("chunk", chunk)
+            cursor.execute(self.sql)
+            cursor.unregister("chunk")
         except BaseException as exc:  # re-raised in the writing thread
             self.error = exc
 
-    def put(self, chunk: pa.Table) -> None:
-        self.close()
-        self.thread = threading.Thread(target=self._insert, args=(chunk,), daemon=True)
-        self.thread.start()
+    def _wait_one(self) -> None:
+        thread, cursor = self.busy.pop(0)
+        thread.join()
+        self.free.append(cursor)
+        self._raise()
 
-    def close(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
+    def _raise(self) -> None:
         if self.error is not None:
             error, self.error = self.error, None
+            self.close()
             raise error
+
+    def put(self, chunk: pa.Table) -> None:
+        self._raise()
+        if not self.free:
+            self._wait_one()
+        cursor = self.free.pop()
+        thread = threading.Thread(target=self._insert, args=(cursor, chunk), daemon=True)
+        thread.start()
+        self.busy.append((thread, cursor))
+
+    def close(self) -> None:
+        while self.busy:
+            thread, cursor = self.busy.pop(0)
+            thread.join()
+            self.free.append(cursor)
+        for cursor in self.free:
+            cursor.close()
+        self.free = []
+        self._raise()
 
 
 # ---------------------------------------------------------------------------
