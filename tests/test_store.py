@@ -72,6 +72,12 @@ def test_small_chunks_on_parallel_inserts_store_the_same_rows(tmp_path):
     summary = store.write(spec_mod.load(STEP), path=many, progress=False, chunk_points=97)
     rows = "SELECT * EXCLUDE (sweep_id) FROM results ORDER BY ALL"
     assert store.query(rows, path=many).equals(store.query(rows, path=one))
+    # STEP has layouts equal in cost, time and memory (interleave 1 and 2 at pp = 1): the same option either way
+    fleet = "SELECT * FROM fleet_options ORDER BY ALL"
+    options = store.query(fleet, path=one)
+    assert store.query(fleet, path=many).equals(options)
+    assert options.filter(pl.col("fits") & (pl.col("pp") == 1))["interleave"].to_list() == [1] * len(
+        options.filter(pl.col("fits") & (pl.col("pp") == 1)))
     assert summary["fits"] == store.query("SELECT count(*) AS n FROM results WHERE fits", path=one)["n"][0]
 
 
