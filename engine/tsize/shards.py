@@ -647,4 +647,5 @@ def sweep(spec: Any, *, path: str | Path | None = None, workers: int | None = No
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             staging.parent.rmdir()
-    return {**result, "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"], "shards": job.stats["shards"]}
+    return {**result, "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"], "shards": job.stats["shards"],
+            "shard_cpu_s": job.stats["shard_cpu_s"]}
