@@ -81,6 +81,28 @@ def test_small_chunks_on_parallel_inserts_store_the_same_rows(tmp_path):
     assert summary["fits"] == store.query("SELECT count(*) AS n FROM results WHERE fits", path=one)["n"][0]
 
 
+def test_fit_count_of_a_mixed_sweep_reuses_the_evaluation(tmp_path, monkeypatch):
+    """Train and serve points in one sweep: fits counted by each point's mode, from the evaluation that also
+    built the chunk (not a second one per box)."""
+    mixed = {"name": "mixed", "models": ["gpt2", "llama-3-8b"],
+             "grid": {"mode": ["train", "serve"], "gpu": ["nvidia_h100_sxm", "nvidia_l4"], "n_gpus": [1, 8],
+                      "batch_size": [1, 64], "concurrency": [1, 256], "context_len": [512, 4096]}}
+    given = []
+    real = store.fit_count
+
+    def counting(grid, box, chunk, values=None):
+        given.append(values is not None)
+        return real(grid, box, chunk, values)
+
+    monkeypatch.setattr(store, "fit_count", counting)
+    summary = store.write(spec_mod.load(mixed), path=tmp_path / "t.duckdb", progress=False, chunk_points=8)
+    assert given == [True] * 16  # 128 points in boxes of 8
+    frame = sweep.frame(mixed)
+    expected = frame.select(pl.when(pl.col("mode") == "serve").then(pl.col("serving_fits"))
+                            .otherwise(pl.col("fits")).sum()).item()
+    assert 0 < summary["fits"] == expected < 128
+
+
 def test_a_failed_insert_is_raised_and_frees_the_cursors(tmp_path):
     import pyarrow as pa
 
@@ -162,11 +184,11 @@ def test_failure_mid_write_leaves_earlier_results(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = store._arrow_chunk
 
-    def failing(grid, tier, box):
+    def failing(grid, tier, box, *values):
         calls["n"] += 1
         if tier == "points" and calls["n"] > 12:
             raise OSError(28, "No space left on device")
-        return real(grid, tier, box)
+        return real(grid, tier, box, *values)
 
     monkeypatch.setattr(store, "_arrow_chunk", failing)
     big = dict(SMALL, name="victim", grid=dict(SMALL["grid"], batch_size=list(range(1, 200))))

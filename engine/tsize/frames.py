@@ -98,15 +98,18 @@ def expand(target: np.ndarray, shape: tuple[int, ...], source: np.ndarray) -> No
 
 
 def build(grid: Grid, box: Box, names: Sequence[tuple[str, Any]],
-          out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+          out: dict[str, np.ndarray] | None = None, values: dict[str, np.ndarray] | None = None
+          ) -> dict[str, np.ndarray]:
     """THE builder of long-form columns: each ``(name, dtype)`` flattened over one box (row-major).
 
     Names are outputs, inputs, model attributes or tier keys; labels come as int32 codes. With
-    ``out`` (arrays of at least the box's size) the values are written into those buffers.
+    ``out`` (arrays of at least the box's size) the values are written into those buffers. ``values``:
+    ``grid.evaluate(box)`` where the caller has it already (else evaluated here when an output is named).
     """
     shape = tuple(b - a for a, b in box)
     n = math.prod(shape)
-    values = grid.evaluate(box) if any(name in OUTPUT_NAMES for name, _ in names) else {}
+    if values is None:
+        values = grid.evaluate(box) if any(name in OUTPUT_NAMES for name, _ in names) else {}
     result = {}
     for name, dtype in names:
         target = out[name][:n] if out is not None else np.empty(n, dtype=dtype)
@@ -128,9 +131,10 @@ def to_arrow(grid: Grid, arrays: dict[str, np.ndarray], n: int, names: Sequence[
     return pa.table(data)
 
 
-def table(grid: Grid, box: Box, names: Sequence[tuple[str, Any]]) -> pa.Table:
+def table(grid: Grid, box: Box, names: Sequence[tuple[str, Any]],
+          values: dict[str, np.ndarray] | None = None) -> pa.Table:
     """One box of the named columns as Arrow (a tier's table chunk, a Parquet part's row group)."""
-    arrays = build(grid, box, names)
+    arrays = build(grid, box, names, values=values)
     return to_arrow(grid, arrays, box_size(box), [name for name, _ in names])
 
 

@@ -374,19 +374,21 @@ def _tier_boxes(grid: Grid, tier: str, chunk_points: int) -> Iterator[Box]:
     return grid.boxes(chunk_points) if tier == "points" else grid.sub_boxes(tier, chunk_points)
 
 
-def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
+def _arrow_chunk(grid: Grid, tier: str, box: Box, values: dict[str, np.ndarray] | None = None) -> pa.Table:
     """One box of a tier's table, as Arrow (built by ``frames.table``, the one builder of columns)."""
-    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]])
+    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]],
+                        values=values)
 
 
-def fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
-    """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve."""
+def fit_count(grid: Grid, box: Box, chunk: pa.Table, values: dict[str, np.ndarray] | None = None) -> int:
+    """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve.
+    ``values``: ``grid.evaluate(box)``, the outputs the chunk was built from (else evaluated again)."""
     train = chunk.column("fits").to_numpy(zero_copy_only=False)
     if "serve" not in grid.values["mode"]:
         return int(np.count_nonzero(train))
     shape = tuple(b - a for a, b in box)
     serve = (np.asarray(grid.values["mode"]) == "serve")[grid.column("mode", box)]
-    serving = grid.evaluate(box)["serving_fits"]
+    serving = (values if values is not None else grid.evaluate(box))["serving_fits"]
     serve, serving = (np.broadcast_to(v, shape).reshape(-1) for v in (serve, serving))
     return int(np.count_nonzero(np.where(serve, serving, train)))
 
@@ -425,12 +427,17 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
                 fits = _ingest(con, f"INSERT INTO points SELECT {sweep_id}, {cols} FROM chunk", parts, bar)
                 continue
             writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
-            for box in _tier_boxes(grid, tier, chunk_points):
-                chunk = _arrow_chunk(grid, tier, box)
-                writer.put(chunk)
-                if tier == "points":
-                    fits += fit_count(grid, box, chunk)
-                    bar.advance(chunk.num_rows)
+            try:
+                for box in _tier_boxes(grid, tier, chunk_points):
+                    values = grid.evaluate(box) if tier == "points" else None  # once: the chunk and its fit count
+                    chunk = _arrow_chunk(grid, tier, box, values)
+                    writer.put(chunk)
+                    if tier == "points":
+                        fits += fit_count(grid, box, chunk, values)
+                        bar.advance(chunk.num_rows)
+            except BaseException:
+                writer.abort()
+                raise
             writer.close()
         seconds = time.perf_counter() - started
         axes = {name: [str(v) for v in grid.labels(name)] for name in INPUT_NAMES}
@@ -460,13 +467,17 @@ def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
     import pyarrow.parquet as pq
 
     writer, fits = _Writer(con, sql), 0
-    for part in parts:
-        with pq.ParquetFile(part) as source:
-            fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
-            for group in range(source.num_row_groups):
-                chunk = source.read_row_group(group)
-                writer.put(chunk)
-                bar.advance(chunk.num_rows)
+    try:
+        for part in parts:
+            with pq.ParquetFile(part) as source:
+                fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
+                for group in range(source.num_row_groups):
+                    chunk = source.read_row_group(group)
+                    writer.put(chunk)
+                    bar.advance(chunk.num_rows)
+    except BaseException:
+        writer.abort()
+        raise
     writer.close()
     return fits
 
@@ -533,6 +544,15 @@ class _Writer:
             cursor.close()
         self.free = []
         self._raise()
+
+    def abort(self) -> None:
+        """After a failure elsewhere: wait for the inserts in flight (their rows stay orphans, removed by the
+        next write), close the cursors, and drop their errors (the failure being raised is the one to report)."""
+        self.error = None
+        try:
+            self.close()
+        except BaseException:
+            pass
 
 
 # ---------------------------------------------------------------------------
