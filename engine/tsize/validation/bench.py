@@ -39,7 +39,7 @@ from tsize.errors import TsizeError
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
 LABELS = {"evaluate": "evaluation: every output at its broadcast shape (numpy)",
-          "frame": "long-form frame: evaluation and every column copied per point (numpy)",
+          "frame": "long-form frame: every column of every point (numpy)",
           "store": "end to end into a DuckDB file (tsize sweep)",
           "scalar": "plain Python loop over the same formulas, one point at a time",
           "workers1": "sharded into Parquet, 1 process (--format parquet)",
