@@ -43,7 +43,15 @@ def test_derived_outputs_are_the_unstored_ones():
     assert len(names) == len(set(names))
 
 
-@pytest.mark.parametrize("spec, points", [(SMALL, 2 * 2**5), (STEP, 2 * 2**11 * 9 // 4)])
+#: Memory accounting settings away from their defaults: the view derives memory_required_bytes and memory_share.
+MEMORY = {"name": "memory", "models": ["gpt2", "llama-3-8b"],
+          "grid": {"batch_size": [1, 3], "gpu": ["nvidia_h100_sxm", "nvidia_l4", "amd_mi300x"], "n_gpus": [1, 8],
+                   "tp": [1, 2], "zero_stage": [0, 3], "allocator_slack": [0.0, 0.1, 0.37],
+                   "overhead_bytes": [0.0, 1e9, 123456789.5]}}
+
+
+@pytest.mark.parametrize("spec, points", [(SMALL, 2 * 2**5), (STEP, 2 * 2**11 * 9 // 4),
+                                          (MEMORY, 2 * 2 * 3 * 2 * 2 * 2 * 3 * 3)])
 def test_results_view_equals_the_frame(tmp_path, spec, points):
     """Stored and view-computed columns equal the frame evaluate() builds, exactly."""
     db = tmp_path / "t.duckdb"
@@ -55,6 +63,59 @@ def test_results_view_equals_the_frame(tmp_path, spec, points):
     assert stored.columns == frame.columns
     assert stored.sort(pl.all()).equals(frame.sort(pl.all()))
     assert summary["fits"] == frame["fits"].sum()
+
+
+def test_small_chunks_on_parallel_inserts_store_the_same_rows(tmp_path):
+    """About a hundred chunks per tier through the writer's concurrent cursors: the same rows as one chunk per tier."""
+    one, many = tmp_path / "one.duckdb", tmp_path / "many.duckdb"
+    store.write(spec_mod.load(STEP), path=one, progress=False, chunk_points=2**20)
+    summary = store.write(spec_mod.load(STEP), path=many, progress=False, chunk_points=97)
+    rows = "SELECT * EXCLUDE (sweep_id) FROM results ORDER BY ALL"
+    assert store.query(rows, path=many).equals(store.query(rows, path=one))
+    # STEP has layouts equal in cost, time and memory (interleave 1 and 2 at pp = 1): the same option either way
+    fleet = "SELECT * FROM fleet_options ORDER BY ALL"
+    options = store.query(fleet, path=one)
+    assert store.query(fleet, path=many).equals(options)
+    assert options.filter(pl.col("fits") & (pl.col("pp") == 1))["interleave"].to_list() == [1] * len(
+        options.filter(pl.col("fits") & (pl.col("pp") == 1)))
+    assert summary["fits"] == store.query("SELECT count(*) AS n FROM results WHERE fits", path=one)["n"][0]
+
+
+def test_fit_count_of_a_mixed_sweep_reuses_the_evaluation(tmp_path, monkeypatch):
+    """Train and serve points in one sweep: fits counted by each point's mode, from the evaluation that also
+    built the chunk (not a second one per box)."""
+    mixed = {"name": "mixed", "models": ["gpt2", "llama-3-8b"],
+             "grid": {"mode": ["train", "serve"], "gpu": ["nvidia_h100_sxm", "nvidia_l4"], "n_gpus": [1, 8],
+                      "batch_size": [1, 64], "concurrency": [1, 256], "context_len": [512, 4096]}}
+    given = []
+    real = store.fit_count
+
+    def counting(grid, box, chunk, values=None):
+        given.append(values is not None)
+        return real(grid, box, chunk, values)
+
+    monkeypatch.setattr(store, "fit_count", counting)
+    summary = store.write(spec_mod.load(mixed), path=tmp_path / "t.duckdb", progress=False, chunk_points=8)
+    assert given == [True] * 16  # 128 points in boxes of 8
+    frame = sweep.frame(mixed)
+    expected = frame.select(pl.when(pl.col("mode") == "serve").then(pl.col("serving_fits"))
+                            .otherwise(pl.col("fits")).sum()).item()
+    assert 0 < summary["fits"] == expected < 128
+
+
+def test_a_failed_insert_is_raised_and_frees_the_cursors(tmp_path):
+    import pyarrow as pa
+
+    con = store.open_for_write(tmp_path / "t.duckdb")
+    try:
+        writer = store._Writer(con, "INSERT INTO models SELECT * FROM chunk")  # wrong column count
+        writer.put(pa.table({"x": [1, 2]}))
+        with pytest.raises(Exception, match="(?i)column|insert"):
+            writer.put(pa.table({"x": [3]}))
+            writer.close()
+        assert writer.free == [] and writer.busy == []
+    finally:
+        con.close()
 
 
 def test_sweeps_table_records_provenance(tmp_path):
@@ -123,11 +184,11 @@ def test_failure_mid_write_leaves_earlier_results(tmp_path, monkeypatch):
     calls = {"n": 0}
     real = store._arrow_chunk
 
-    def failing(grid, tier, box):
+    def failing(grid, tier, box, *values):
         calls["n"] += 1
         if tier == "points" and calls["n"] > 12:
             raise OSError(28, "No space left on device")
-        return real(grid, tier, box)
+        return real(grid, tier, box, *values)
 
     monkeypatch.setattr(store, "_arrow_chunk", failing)
     big = dict(SMALL, name="victim", grid=dict(SMALL["grid"], batch_size=list(range(1, 200))))

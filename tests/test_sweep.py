@@ -135,6 +135,28 @@ def test_streamed_frames_equal_the_whole_frame():
     assert whole.equals(streamed)
 
 
+@pytest.mark.parametrize("shape, varying", [
+    ((2, 3, 3, 6, 8, 8, 4, 4, 2), (8,)),            # ZeRO stage only: a run of 2, tiled
+    ((2, 3, 3, 6, 8, 8, 4, 4, 2), (0, 8)),          # outer and innermost axes
+    ((2, 3, 3, 6, 8, 8, 4, 4, 2), (0, 1, 2, 3, 4, 6, 7)),  # a large tile: copied directly
+    ((2, 3, 3, 6, 8, 8, 4, 4, 2), (3,)),            # repeats over long inner runs
+    ((2, 3, 3, 6, 8, 8, 4, 4, 2), tuple(range(9))),  # point-wise
+    ((1, 48, 1, 1, 1, 5, 1, 3), (1, 7)), ((4, 1, 1), ()), ((7,), (0,)), ((1, 1), (0, 1)),
+])
+@pytest.mark.parametrize("dtype", [np.float64, np.int64, np.int32, np.bool_])
+def test_expand_equals_numpy_broadcasting(shape, varying, dtype):
+    """frames.expand writes the same values as broadcasting the source over the box, in row-major order."""
+    rng = np.random.default_rng(7)
+    small = tuple(n if i in varying else 1 for i, n in enumerate(shape))
+    source = rng.integers(-1000, 1000, size=small).astype(np.float64)
+    source.flat[::3] = np.nan if dtype is np.float64 else 0
+    n = math.prod(shape)
+    target = np.full(n + 5, 99, dtype=dtype)  # longer than the box, as the reused buffers are
+    sweep.expand(target[:n], shape, source)
+    np.testing.assert_array_equal(target[:n], np.broadcast_to(source, shape).ravel().astype(dtype))
+    np.testing.assert_array_equal(target[n:], np.full(5, 99, dtype=dtype))
+
+
 def test_boxes_cover_the_grid_once():
     grid = spec_mod.load(SMALL_SPEC).grid()
     for chunk in (1, 7, 100, 5000, 10**9):

@@ -41,7 +41,7 @@ WAIT_S = 30.0
 CATALOGS = ("models", "gpus", "precisions", "optimizers", "systems")
 CHARTS = ("pareto", "fleet", "breakdown", "serving")
 #: Phases ``tsize bench`` can time (tsize.validation.bench.PHASES).
-BENCH_PHASES = ("evaluate", "store", "scalar", "workers1", "workers2", "ray", "store2")
+BENCH_PHASES = ("evaluate", "frame", "store", "scalar", "workers1", "workers2", "ray", "store2")
 
 
 def check_serving(row: dict[str, Any]) -> dict[str, Any]:
@@ -240,10 +240,15 @@ def validation_markdown(checks: list, *, summary: bool = False) -> str:
 
 
 def bench(spec: str | Path | None = None, *, points: float | None = None, sample: int = 2000,
-          phases: tuple[str, ...] = ("evaluate", "store", "scalar")) -> dict[str, Any]:
-    """Speed and peak memory of evaluation, of a sweep into DuckDB (one process, sharded processes, Ray) and of a
-    scalar loop (``phases``, of ``BENCH_PHASES``); each phase has a ``label``."""
+          phases: tuple[str, ...] = ("evaluate", "frame", "store", "scalar")) -> dict[str, Any]:
+    """Speed and peak memory of evaluation, of the long-form frame, of a sweep into DuckDB (one process, sharded
+    processes, Ray) and of a scalar loop (``phases``, of ``BENCH_PHASES``); each phase has a ``label``, wall-clock
+    ``seconds`` and, where measured, ``cpu_s`` (CPU time of every thread and worker)."""
     from tsize.validation import bench as bench_mod
+
+    unknown = [p for p in phases if p not in BENCH_PHASES]
+    if unknown or not phases:
+        raise TsizeError(f"unknown benchmark phase {unknown[0] if unknown else ''!r}; valid: {', '.join(BENCH_PHASES)}")
 
     result = bench_mod.run(None if spec is None else str(spec), points=points, sample=sample, phases=phases)
     for name, phase in result["phases"].items():

@@ -14,6 +14,7 @@ least as cheap and at least as fast, and better in one of the two.
 from __future__ import annotations
 
 from tsize.errors import TsizeError
+from tsize.registry import RECOMPUTE
 
 TARGET = ("model", "tokens")
 
@@ -44,18 +45,27 @@ def source_sql(*, sweep: str | None = None, sql: str | None = None, models: list
     return f"(SELECT * FROM {base} WHERE {' AND '.join(where)})" if where else base
 
 
+#: How an option is chosen among the fitting layouts of a target, GPU type and count: cheapest, fastest, least
+#: memory, fewest-way tensor and pipeline parallelism, lowest ZeRO stage, no interleaving, least recomputation;
+#: then every other option column. Layouts equal in cost, time and memory are common (interleaving at pp = 1,
+#: recomputation whose extra compute hides data-parallel traffic it would otherwise expose): without a total
+#: order the option picked would depend on the order the store's rows are scanned in.
+RANK = ("cost_usd", "train_time_s", "memory_required_bytes", "tp", "pp", "zero_stage", "interleave",
+        f"list_position([{', '.join(repr(r) for r in RECOMPUTE)}], recompute)")
+
+
 def options_sql(source: str, *, by: tuple[str, ...] = TARGET) -> str:
     """Per target (``by``), GPU type and count: the cheapest fitting layout (fastest where the cloud
     price is unknown), flagged when on its target's Pareto front of cloud cost vs time; and the
     combinations where nothing fits (``fits`` false, layout columns null)."""
     target = ", ".join(by)
     cols = ", ".join(dict.fromkeys(by + OPTION_COLUMNS))
+    rank = ", ".join(dict.fromkeys(RANK + tuple(c for c in OPTION_COLUMNS if c not in by + ("gpu", "n_gpus"))))
     return f"""
 WITH src AS (SELECT * FROM {source}),
 best AS (
     SELECT {cols}, true AS fits FROM src WHERE fits
-    QUALIFY row_number() OVER (PARTITION BY {target}, gpu, n_gpus
-                               ORDER BY cost_usd, train_time_s, memory_required_bytes, tp, pp, zero_stage) = 1
+    QUALIFY row_number() OVER (PARTITION BY {target}, gpu, n_gpus ORDER BY {rank}) = 1
 ),
 priced AS (  -- costs equal to the cent count as equal: a bigger fleet of one type costs the same GPU-hours
     SELECT *, min(train_time_s) OVER (PARTITION BY {target} ORDER BY round(cost_usd, 2), train_time_s

@@ -58,20 +58,62 @@ def _source(grid: Grid, box: Box, name: str, values: dict[str, np.ndarray]) -> n
     return grid.frame_column(name, box)
 
 
+#: Shortest run of consecutive elements one step of :func:`expand` copies [elements]: numpy's broadcasting copy
+#: costs about one call of its inner loop per run, so a source that varies along a short trailing axis (ZeRO
+#: stage, pp) and repeats over longer ones would cost a call per two or four elements.
+MIN_RUN = 1024
+
+
+def expand(target: np.ndarray, shape: tuple[int, ...], source: np.ndarray) -> None:
+    """Write ``source`` broadcast over ``shape`` into the flat ``target`` (row-major, cast to its dtype).
+
+    The same values as ``np.copyto(target.reshape(shape), source, casting="unsafe")``. Where the source's
+    innermost run of elements is short, it is first broadcast over the trailing axes that hold at least
+    :data:`MIN_RUN` elements (a tile as large as the source times those axes), and the tile is copied in runs
+    of that length.
+    """
+    source = np.asarray(source)
+    source = source.reshape((1,) * (len(shape) - source.ndim) + source.shape)
+    keep = [i for i, n in enumerate(shape) if n > 1]
+    big = tuple(shape[i] for i in keep)
+    small = tuple(source.shape[i] for i in keep)
+    source = source.reshape(small)
+    run, varies = 1, None
+    for n, m in zip(reversed(big), reversed(small)):  # the innermost stretch of axes that all vary or all repeat
+        if varies is not None and (m > 1) != varies:
+            break
+        varies = m > 1
+        run *= n
+    k, inner = len(big), 1
+    while k > 0 and inner < MIN_RUN:
+        k -= 1
+        inner *= big[k]
+    tile_size = math.prod(small[:k]) * inner
+    if run >= MIN_RUN or inner < MIN_RUN or 2 * tile_size > target.size:
+        np.copyto(target.reshape(big), source, casting="unsafe")
+        return
+    tile = np.empty(small[:k] + big[k:], dtype=target.dtype)
+    np.copyto(tile, source, casting="unsafe")
+    np.copyto(target.reshape(big[:k] + (inner,)), tile.reshape(small[:k] + (inner,)))
+
+
 def build(grid: Grid, box: Box, names: Sequence[tuple[str, Any]],
-          out: dict[str, np.ndarray] | None = None) -> dict[str, np.ndarray]:
+          out: dict[str, np.ndarray] | None = None, values: dict[str, np.ndarray] | None = None
+          ) -> dict[str, np.ndarray]:
     """THE builder of long-form columns: each ``(name, dtype)`` flattened over one box (row-major).
 
     Names are outputs, inputs, model attributes or tier keys; labels come as int32 codes. With
-    ``out`` (arrays of at least the box's size) the values are written into those buffers.
+    ``out`` (arrays of at least the box's size) the values are written into those buffers. ``values``:
+    ``grid.evaluate(box)`` where the caller has it already (else evaluated here when an output is named).
     """
     shape = tuple(b - a for a, b in box)
     n = math.prod(shape)
-    values = grid.evaluate(box) if any(name in OUTPUT_NAMES for name, _ in names) else {}
+    if values is None:
+        values = grid.evaluate(box) if any(name in OUTPUT_NAMES for name, _ in names) else {}
     result = {}
     for name, dtype in names:
         target = out[name][:n] if out is not None else np.empty(n, dtype=dtype)
-        np.copyto(target.reshape(shape), _source(grid, box, name, values), casting="unsafe")
+        expand(target, shape, _source(grid, box, name, values))
         result[name] = target
     return result
 
@@ -89,9 +131,10 @@ def to_arrow(grid: Grid, arrays: dict[str, np.ndarray], n: int, names: Sequence[
     return pa.table(data)
 
 
-def table(grid: Grid, box: Box, names: Sequence[tuple[str, Any]]) -> pa.Table:
+def table(grid: Grid, box: Box, names: Sequence[tuple[str, Any]],
+          values: dict[str, np.ndarray] | None = None) -> pa.Table:
     """One box of the named columns as Arrow (a tier's table chunk, a Parquet part's row group)."""
-    arrays = build(grid, box, names)
+    arrays = build(grid, box, names, values=values)
     return to_arrow(grid, arrays, box_size(box), [name for name, _ in names])
 
 

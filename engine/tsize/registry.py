@@ -31,8 +31,9 @@ per grid point:
 * ``points``: everything that needs the full point (activations per GPU, fit, exposed data-parallel time).
 
 Outputs marked ``stored=False`` are cheap functions of stored columns (the step time and its parts from the
-per-micro-batch stage times and the micro-batch count; time, cost and energy from the step time); the
-``results`` view computes them (``store.DERIVED``) instead of storing one more column per point.
+per-micro-batch stage times and the micro-batch count; time, cost and energy from the step time; the memory
+required and its share of the GPU from the peak per GPU); the ``results`` view computes them
+(``store.DERIVED``) instead of storing one more column per point.
 """
 
 from __future__ import annotations
@@ -378,8 +379,9 @@ OUTPUTS: tuple[Output, ...] = (
     Output("memory_per_gpu_bytes", "bytes", "points", "float64", "Estimated peak allocated memory per GPU", _MEG),
     Output("memory_required_bytes", "bytes", "points", "float64",
            "Peak per GPU x (1 + allocator_slack) + overhead_bytes",
-           "PyTorch CUDA caching allocator (reserved vs allocated); tsize/formulas/memory.py required"),
-    Output("memory_share", "1", "points", "float64", "memory_required / GPU memory", _SEED),
+           "PyTorch CUDA caching allocator (reserved vs allocated); tsize/formulas/memory.py required",
+           stored=False),
+    Output("memory_share", "1", "points", "float64", "memory_required / GPU memory", _SEED, stored=False),
     Output("fits", "", "points", "bool",
            "Buildable model and layout, supported dtype, and memory_required <= GPU memory",
            "tsize/formulas/memory.py fits; tests/formulas/test_parallel.py"),

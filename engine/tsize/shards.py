@@ -129,12 +129,13 @@ def compute_shard(spec: Spec, index: int, directory: str, *, shard_points: int, 
     writer = None
     try:
         for sub in grid.boxes(chunk_points, _sub_shape(box)):
-            chunk = frames.table(grid, _offset(sub, box), names)
+            values = grid.evaluate(_offset(sub, box))  # once per box: the chunk and its count of fitting points
+            chunk = frames.table(grid, _offset(sub, box), names, values)
             if writer is None:
                 writer = pq.ParquetWriter(temp, chunk.schema, compression="zstd")
             writer.write_table(chunk, row_group_size=chunk.num_rows)
             rows += chunk.num_rows
-            fits += store.fit_count(grid, _offset(sub, box), chunk)
+            fits += store.fit_count(grid, _offset(sub, box), chunk, values)
         writer.add_key_value_metadata({"tsize": json.dumps({"fingerprint": fp, "shard": index, "rows": rows,
                                                             "fits": fits})})
         writer.close()
@@ -647,4 +648,5 @@ def sweep(spec: Any, *, path: str | Path | None = None, workers: int | None = No
         shutil.rmtree(staging, ignore_errors=True)
         with contextlib.suppress(OSError):
             staging.parent.rmdir()
-    return {**result, "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"], "shards": job.stats["shards"]}
+    return {**result, "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"], "shards": job.stats["shards"],
+            "shard_cpu_s": job.stats["shard_cpu_s"]}

@@ -97,9 +97,11 @@ def table_columns(tier: str) -> list[tuple[str, str]]:
 
 _NAN = "'NaN'::DOUBLE"
 #: Outputs the ``results`` view computes (``registry.Output.stored`` false), in order; names starting with
-#: ``_`` are intermediate. Each mirrors ``evaluate._times`` operation by operation, so the view equals the
-#: frame exactly (tests/test_store.py).
+#: ``_`` are intermediate. Each mirrors ``evaluate._points`` (``memory.required``, ``memory.share``) and
+#: ``evaluate._times`` operation by operation, so the view equals the frame exactly (tests/test_store.py).
 DERIVED: tuple[tuple[str, str], ...] = (
+    ("memory_required_bytes", "memory_per_gpu_bytes * (1 + allocator_slack) + overhead_bytes"),
+    ("memory_share", "memory_required_bytes / gpu_memory_bytes"),
     ("micro_batches", "CASE WHEN global_batch_size > 0 THEN global_batch_size / (data_parallel * batch_size) "
                       "ELSE grad_accum::DOUBLE END"),
     ("batch_divides", "global_batch_size <= 0 OR (coalesce(isfinite(micro_batches), false) AND micro_batches >= 1 "
@@ -372,19 +374,21 @@ def _tier_boxes(grid: Grid, tier: str, chunk_points: int) -> Iterator[Box]:
     return grid.boxes(chunk_points) if tier == "points" else grid.sub_boxes(tier, chunk_points)
 
 
-def _arrow_chunk(grid: Grid, tier: str, box: Box) -> pa.Table:
+def _arrow_chunk(grid: Grid, tier: str, box: Box, values: dict[str, np.ndarray] | None = None) -> pa.Table:
     """One box of a tier's table, as Arrow (built by ``frames.table``, the one builder of columns)."""
-    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]])
+    return frames.table(grid, box, [(name, frames.NUMPY[kind]) for name, kind in table_columns(tier)[1:]],
+                        values=values)
 
 
-def fit_count(grid: Grid, box: Box, chunk: pa.Table) -> int:
-    """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve."""
+def fit_count(grid: Grid, box: Box, chunk: pa.Table, values: dict[str, np.ndarray] | None = None) -> int:
+    """Points of a chunk that fit: ``fits`` where mode = train, ``serving_fits`` where mode = serve.
+    ``values``: ``grid.evaluate(box)``, the outputs the chunk was built from (else evaluated again)."""
     train = chunk.column("fits").to_numpy(zero_copy_only=False)
     if "serve" not in grid.values["mode"]:
         return int(np.count_nonzero(train))
     shape = tuple(b - a for a, b in box)
     serve = (np.asarray(grid.values["mode"]) == "serve")[grid.column("mode", box)]
-    serving = grid.evaluate(box)["serving_fits"]
+    serving = (values if values is not None else grid.evaluate(box))["serving_fits"]
     serve, serving = (np.broadcast_to(v, shape).reshape(-1) for v in (serve, serving))
     return int(np.count_nonzero(np.where(serve, serving, train)))
 
@@ -423,12 +427,17 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
                 fits = _ingest(con, f"INSERT INTO points SELECT {sweep_id}, {cols} FROM chunk", parts, bar)
                 continue
             writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
-            for box in _tier_boxes(grid, tier, chunk_points):
-                chunk = _arrow_chunk(grid, tier, box)
-                writer.put(chunk)
-                if tier == "points":
-                    fits += fit_count(grid, box, chunk)
-                    bar.advance(chunk.num_rows)
+            try:
+                for box in _tier_boxes(grid, tier, chunk_points):
+                    values = grid.evaluate(box) if tier == "points" else None  # once: the chunk and its fit count
+                    chunk = _arrow_chunk(grid, tier, box, values)
+                    writer.put(chunk)
+                    if tier == "points":
+                        fits += fit_count(grid, box, chunk, values)
+                        bar.advance(chunk.num_rows)
+            except BaseException:
+                writer.abort()
+                raise
             writer.close()
         seconds = time.perf_counter() - started
         axes = {name: [str(v) for v in grid.labels(name)] for name in INPUT_NAMES}
@@ -458,13 +467,17 @@ def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
     import pyarrow.parquet as pq
 
     writer, fits = _Writer(con, sql), 0
-    for part in parts:
-        with pq.ParquetFile(part) as source:
-            fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
-            for group in range(source.num_row_groups):
-                chunk = source.read_row_group(group)
-                writer.put(chunk)
-                bar.advance(chunk.num_rows)
+    try:
+        for part in parts:
+            with pq.ParquetFile(part) as source:
+                fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
+                for group in range(source.num_row_groups):
+                    chunk = source.read_row_group(group)
+                    writer.put(chunk)
+                    bar.advance(chunk.num_rows)
+    except BaseException:
+        writer.abort()
+        raise
     writer.close()
     return fits
 
@@ -475,34 +488,71 @@ def _remove_orphans(con) -> None:
         con.execute(f"DELETE FROM {tier} WHERE sweep_id NOT IN (SELECT sweep_id FROM sweeps)")
 
 
-class _Writer:
-    """Inserts Arrow chunks on a background thread, so evaluation overlaps DuckDB's ingest."""
+#: Chunks DuckDB ingests at once, each on its own thread and cursor (its own connection to the same database).
+INSERT_THREADS = 2
 
-    def __init__(self, con, sql: str):
-        self.con, self.sql = con, sql
-        self.thread: threading.Thread | None = None
+
+class _Writer:
+    """Inserts Arrow chunks on background threads, so evaluation overlaps DuckDB's ingest and up to
+    :data:`INSERT_THREADS` chunks are ingested at once.
+
+    Each INSERT commits on its own, as with one thread: the rows stay invisible until the sweep's ``sweeps`` row
+    is committed (:func:`write`), and an interrupted write leaves only orphans the next write removes.
+    """
+
+    def __init__(self, con, sql: str, threads: int = INSERT_THREADS):
+        self.sql = sql
+        self.free = [con.cursor() for _ in range(threads)]
+        self.busy: list[tuple[threading.Thread, Any]] = []
         self.error: BaseException | None = None
 
-    def _insert(self, chunk: pa.Table) -> None:
+    def _insert(self, cursor, chunk: pa.Table) -> None:
         try:
-            self.con.register("chunk", chunk)
-            self.con.execute(self.sql)
-            self.con.unregister("chunk")
+            cursor.register("chunk", chunk)
+            cursor.execute(self.sql)
+            cursor.unregister("chunk")
         except BaseException as exc:  # re-raised in the writing thread
             self.error = exc
 
-    def put(self, chunk: pa.Table) -> None:
-        self.close()
-        self.thread = threading.Thread(target=self._insert, args=(chunk,), daemon=True)
-        self.thread.start()
+    def _wait_one(self) -> None:
+        thread, cursor = self.busy.pop(0)
+        thread.join()
+        self.free.append(cursor)
+        self._raise()
 
-    def close(self) -> None:
-        if self.thread is not None:
-            self.thread.join()
-            self.thread = None
+    def _raise(self) -> None:
         if self.error is not None:
             error, self.error = self.error, None
+            self.close()
             raise error
+
+    def put(self, chunk: pa.Table) -> None:
+        self._raise()
+        if not self.free:
+            self._wait_one()
+        cursor = self.free.pop()
+        thread = threading.Thread(target=self._insert, args=(cursor, chunk), daemon=True)
+        thread.start()
+        self.busy.append((thread, cursor))
+
+    def close(self) -> None:
+        while self.busy:
+            thread, cursor = self.busy.pop(0)
+            thread.join()
+            self.free.append(cursor)
+        for cursor in self.free:
+            cursor.close()
+        self.free = []
+        self._raise()
+
+    def abort(self) -> None:
+        """After a failure elsewhere: wait for the inserts in flight (their rows stay orphans, removed by the
+        next write), close the cursors, and drop their errors (the failure being raised is the one to report)."""
+        self.error = None
+        try:
+            self.close()
+        except BaseException:
+            pass
 
 
 # ---------------------------------------------------------------------------

@@ -82,18 +82,19 @@ def bench(points: float | None = None) -> str:
 
 def bench_markdown(reports: list[dict], points: float | None = None) -> str:
     """The README's benchmark table from ``tsize bench --json`` reports (capacity.toml, then grown)."""
-    rows = ["| grid | phase | points/s | peak RSS (driver / worker) |", "|---|---|---:|---:|"]
+    rows = ["| grid | phase | points/s (wall clock) | points per CPU-second | peak RSS (driver / worker) |",
+            "|---|---|---:|---:|---:|"]
     notes = []
     for report, pts in zip(reports, (None, points)):
         label = f"capacity.toml grown to {pts:.0e} (tokens axis)" if pts else "capacity.toml"
         phases = report["phases"]
         for name, result in phases.items():
-            rate = result["points_per_s"]
-            shown = f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate:,.0f}"
+            shown, cpu = (f"{rate / 1e6:,.2f} M" if rate >= 1e5 else f"{rate:,.0f}" if rate == rate else "-"
+                          for rate in (result["points_per_s"], result.get("points_per_cpu_s", math.nan)))
             worker = result.get("worker_peak_rss_mib") or math.nan
             rss = f"{result['peak_rss_mib']:,.0f} MiB" + ("" if math.isnan(worker) or name == "workers1"
                                                            else f" / {worker:,.0f} MiB")
-            rows.append(f"| {label}, {result['points']:,} points | {result['label']} | {shown} | {rss} |")
+            rows.append(f"| {label}, {result['points']:,} points | {result['label']} | {shown} | {cpu} | {rss} |")
         if "workers1" in phases and "workers2" in phases:
             w1, w2 = phases["workers1"], phases["workers2"]
             line = (f"{label}: 2 processes / 1 process = {w2['points_per_s'] / w1['points_per_s']:.2f}x wall clock "

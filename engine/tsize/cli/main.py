@@ -245,12 +245,13 @@ def _docs(args: argparse.Namespace) -> int:
 def _bench(args: argparse.Namespace) -> int:
     from tsize.cli import fmt
 
-    report = api.bench(args.spec, points=args.points, sample=args.sample)
+    report = api.bench(args.spec, points=args.points, sample=args.sample,
+                       phases=tuple(p.strip() for p in args.phases.split(",")))
     if args.json:
         print(json.dumps(report, indent=2))
         return 0
     phases = report["phases"]
-    points = phases["evaluate"]["points"] if "evaluate" in phases else phases["store"]["points"]
+    points = max(result["points"] for result in phases.values())
     console = fmt.console()
     console.print(f"tsize bench: {points:,} points ({report['spec']}), {report['cpus']} CPUs, "
                   f"Python {report['python']}")
@@ -259,7 +260,9 @@ def _bench(args: argparse.Namespace) -> int:
         extra += f", {result['columns']} columns" if "columns" in result else ""
         worker = result.get("worker_peak_rss_mib") or math.nan
         extra += "" if math.isnan(worker) else f", workers {worker:,.0f} MiB"
-        console.print(f"  {result['label']:62s} {result['points_per_s']:>14,.0f} points/s   "
+        cpu = result.get("points_per_cpu_s")
+        cpu = f" ({cpu:,.0f} per CPU-second)" if cpu else ""
+        console.print(f"  {result['label']:62s} {result['points_per_s']:>14,.0f} points/s{cpu}   "
                       f"peak RSS {result['peak_rss_mib']:,.0f} MiB{extra}")
     return 0
 
@@ -352,13 +355,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="instead: serving latency vs published measurements, as a Markdown table (README)")
 
     p = sub.add_parser("bench", help="measure speed and memory (evaluation, DuckDB, scalar loop, workers, Ray)",
-                       description="Benchmark: points/s and peak memory of evaluation, of a sweep into DuckDB, "
+                       description="Benchmark: points/s (wall clock and per CPU-second) and peak memory of "
+                                   "evaluation, of the long-form frame, of a sweep into DuckDB, "
                                    "of a plain per-point Python loop over the same formulas, and of sharded sweeps "
                                    "on 1 and 2 processes and on a local Ray instance. Example: tsize bench --points 1e8")
     p.add_argument("--spec", default=None, help="sweep spec to time (default sweeps/capacity.toml)")
     p.add_argument("--points", type=_number, default=None,
                    help="grow the grid to at least this many points (repeats the tokens axis)")
     p.add_argument("--sample", type=_integer, default=2000, help="points timed in the scalar loop")
+    p.add_argument("--phases", default="evaluate,frame,store,scalar",
+                   help=f"comma-separated phases to time, of: {', '.join(api.BENCH_PHASES)}")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
 
     p = sub.add_parser("docs", help="regenerate the generated docs (README sections, docs/reference.md)",

@@ -2,8 +2,12 @@
 
 Phases, each in a fresh Python process so its peak memory is its own:
 
-* ``evaluate``: every column of the long-form frame (inputs and all
-  outputs of the registry) for every grid point, into reused buffers;
+* ``evaluate``: every output of the registry over the whole grid, each at its
+  broadcast shape (``Grid.evaluate`` box by box): the engine's work, what the
+  store and the sharded sweeps build their tier tables from;
+* ``frame``: every column of the long-form frame (inputs and all outputs) for
+  every grid point, into reused buffers: evaluation plus one copy of each
+  column per point, what ``frames.frame`` users pay;
 * ``store``: ``tsize sweep`` end to end into a new DuckDB file;
 * ``scalar``: the same formulas called once per grid point with scalar
   inputs (plain Python loop, the seed's and peers' style), on a sample;
@@ -34,7 +38,8 @@ from pathlib import Path
 from tsize.errors import TsizeError
 
 DEFAULT_SPEC = Path(__file__).resolve().parents[3] / "sweeps" / "capacity.toml"
-LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
+LABELS = {"evaluate": "evaluation: every output at its broadcast shape (numpy)",
+          "frame": "long-form frame: every column of every point (numpy)",
           "store": "end to end into a DuckDB file (tsize sweep)",
           "scalar": "plain Python loop over the same formulas, one point at a time",
           "workers1": "sharded into Parquet, 1 process (--format parquet)",
@@ -43,7 +48,7 @@ LABELS = {"evaluate": "evaluation: every column of the long-form frame (numpy)",
           "store2": "end to end into DuckDB, 2 processes (--workers 2)",
           "views": "queries on views over the Parquet parts vs on ingested DuckDB tables"}
 #: What ``tsize bench`` runs unless told otherwise.
-PHASES = ("evaluate", "store", "scalar", "workers1", "workers2", "ray", "store2")
+PHASES = ("evaluate", "frame", "store", "scalar", "workers1", "workers2", "ray", "store2")
 #: The queries the ``views`` phase times: a scan, a grouped aggregate over the joined view, the fleet view.
 QUERIES = {"count fits": "SELECT count(*) FROM results WHERE fits",
            "group by gpu": "SELECT gpu, count(*), max(max_micro_batch), min(memory_per_gpu_bytes) FROM results "
@@ -81,34 +86,44 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
 
     from tsize import frames as sweep
     from tsize import store
+    from tsize.registry import OUTPUT_NAMES
     from tsize.point import point as one_point  # noqa: F401  (imports shared by every phase)
     from tsize.grid import Grid
 
     spec = _spec(spec_path, points)
     grid = spec.grid()
     if name == "evaluate":
+        started, cpu = time.perf_counter(), time.process_time()
+        done = 0
+        for box in grid.boxes(sweep.CHUNK_POINTS):
+            grid.evaluate(box)
+            done += sweep.box_size(box)
+        return {"points": done, "seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
+                "columns": len(OUTPUT_NAMES)}
+    if name == "frame":
         arrays = {n: np.empty(sweep.CHUNK_POINTS, dtype=t) for n, t in sweep.columns()}
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         done = 0
         for box in grid.boxes(sweep.CHUNK_POINTS):
             done += sweep.fill(grid, box, arrays)
-        seconds = time.perf_counter() - started
-        return {"points": done, "seconds": seconds, "columns": len(arrays)}
+        return {"points": done, "seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu,
+                "columns": len(arrays)}
     if name == "store":
         with tempfile.TemporaryDirectory() as tmp:
             db = Path(tmp) / "bench.duckdb"
+            cpu = time.process_time()  # every thread of this process: evaluation and DuckDB's
             result = store.write(spec, path=db, progress=False)
+            cpu = time.process_time() - cpu
             size = db.stat().st_size
-        return {"points": result["points"], "seconds": result["seconds"], "file_bytes": size}
+        return {"points": result["points"], "seconds": result["seconds"], "cpu_s": cpu, "file_bytes": size}
     if name == "scalar":
         rng = np.random.default_rng(0)
         flat = rng.choice(grid.size, size=min(sample, grid.size), replace=False)
         indices = [np.unravel_index(i, grid.shape) for i in flat]
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), time.process_time()
         for index in indices:
             Grid.evaluate(grid, tuple((int(i), int(i) + 1) for i in index))
-        seconds = time.perf_counter() - started
-        return {"points": len(indices), "seconds": seconds}
+        return {"points": len(indices), "seconds": time.perf_counter() - started, "cpu_s": time.process_time() - cpu}
     if name in ("workers1", "workers2", "ray"):
         from tsize import shards
 
@@ -125,16 +140,18 @@ def phase(name: str, spec_path: str, points: float | None, sample: int) -> dict:
         return {"points": grid.size, "seconds": done - ready, "startup_s": ready - started + time.perf_counter() - done,
                 "shards": job.stats["shards"], "worker_peak_rss_mib": job.stats["worker_peak_rss_mib"],
                 "shard_cpu_s": job.stats["shard_cpu_s"], "driver_cpu_s": job.stats["driver_cpu_s"],
+                "cpu_s": job.stats["shard_cpu_s"] + job.stats["driver_cpu_s"],
                 "load_average": os.getloadavg()[0], "file_bytes": size}
     if name == "store2":
         from tsize import shards
 
         with tempfile.TemporaryDirectory() as tmp:
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), time.process_time()
             result = shards.sweep(spec, path=Path(tmp) / "bench.duckdb", workers=2, progress=False)
-            seconds = time.perf_counter() - started
+            seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
             size = (Path(tmp) / "bench.duckdb").stat().st_size
         return {"points": result["points"], "seconds": seconds, "file_bytes": size,
+                "cpu_s": cpu + result.get("shard_cpu_s", math.nan),
                 "worker_peak_rss_mib": result.get("worker_peak_rss_mib", math.nan)}
     if name == "views":
         return _views(spec)
@@ -211,6 +228,8 @@ def main() -> None:
     args = parser.parse_args()
     result = phase(args.phase, args.spec, args.points or None, args.sample)
     result["points_per_s"] = result["points"] / result["seconds"]
+    if "cpu_s" in result:
+        result["points_per_cpu_s"] = result["points"] / result["cpu_s"]
     result["peak_rss_mib"] = _peak_rss_mib()
     print(json.dumps(result))
 
