@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["DEFAULT_DTYPE", "DTYPES", "INPUTS", "OUTPUTS", "TIERS", "__version__", "axes_for",
            "bench", "catalog_rows", "chart", "fleet_options", "fleets", "home_tier", "json_safe", "point", "query",
            "report", "seed_checks", "serving_options", "size", "sweep", "sweeps", "validate", "validate_serving_markdown",
-           "validation_markdown", "check_serving", "CHARTS", "validate_throughput"]
+           "validation_markdown", "check_serving", "CHARTS", "validate_throughput", "validate_serving"]
 
 #: Seconds a command waits while another tsize process writes the store.
 WAIT_S = 30.0
@@ -301,11 +301,25 @@ def validate_throughput() -> dict[str, Any]:
             and row["max_abs_error"] <= throughput.TARGET_MAX}
 
 
-def validate_serving_markdown() -> str:
-    """Serving latency and throughput against published measurements, as the README's Markdown table."""
+def validate_serving() -> dict[str, Any]:
+    """Serving latency and throughput against published measurements (catalogs/published_serving.toml).
+
+    Returns ``cases`` (one dict each, with ``exact``: whether its set states batch, TP, precision, input and
+    output lengths), ``summary`` (per set), ``target`` (issue 13's median |error| over the exactly stated cases,
+    ``met`` and the not-counted cases' figures), ``line`` (that verdict in one line) and ``markdown`` (the README
+    table).
+    """
     from tsize.validation import serving
 
-    return serving.table(serving.run())
+    results = serving.run()
+    return {"cases": [r.as_dict() for r in results], "summary": serving.summary(results),
+            "target": serving.target(results),
+            "line": serving.summary_line(results), "markdown": serving.table(results)}
+
+
+def validate_serving_markdown() -> str:
+    """Serving latency and throughput against published measurements, as the README's Markdown table."""
+    return validate_serving()["markdown"]
 
 
 def serving_options(*, path: str | Path | None = None, **source) -> "pl.DataFrame":

@@ -21,7 +21,7 @@ from typing import Any
 from tsize import model as model_mod
 from tsize.errors import TsizeError
 from tsize.model import ModelConfig
-from tsize.registry import PRECISION_BITS
+from tsize.registry import KV_DTYPES, PRECISION_BITS, WEIGHT_DTYPES
 
 GIB = 2**30
 MIB = 2**20
@@ -298,6 +298,76 @@ def measurements() -> dict[str, dict[str, Any]]:
     return {e["id"]: e for e in entries}
 
 
+#: Configuration items of a published serving measurement (issue 13: "exact batch, TP, precision, input and
+#: output lengths") and "metric" (what the figure measures): the values ``unstated`` may list.
+SERVING_ITEMS = ("batch", "tp", "precision", "input_len", "output_len", "metric")
+#: Published serving metrics, in their published unit (catalogs/published_serving.toml's header).
+SERVING_METRICS = ("ttft_ms", "tpot_ms", "request_latency_ms", "output_tokens_per_s", "output_tokens_per_s_per_gpu")
+_SERVING_ROW = {"model": str, "gpu": str, "tp": int, "batch": int, "input_len": int, "output_len": int,
+                "weight_dtype": str, "kv_dtype": str, "metric": str, "value": float}
+
+
+@functools.cache
+def published_serving() -> tuple[dict[str, Any], ...]:
+    """``catalogs/published_serving.toml``: one dict per set, each row merged with the set's defaults, validated.
+
+    Every set gets ``exact`` (True when ``unstated`` is empty: batch, TP, precision, input and output lengths
+    and the metric all published) and ``rows`` (complete dicts). Errors name the file, the set, the row and
+    the field.
+    """
+    path, entries, _ = _load("published_serving", "set")
+    _check(path, entries, "id", {"id": str, "sample": str, "engine": str, "unstated": list,
+                                 "first_token_from_prefill": bool, "rows": list}, ())
+    known_gpus = gpus()
+    out = []
+    for entry in entries:
+        where = f"{path}: set {entry['id']!r}"
+        if entry["sample"] not in ("in", "out"):
+            raise CatalogError(f"{where}: field 'sample' is {entry['sample']!r}; valid: in, out")
+        for item in entry["unstated"]:
+            if item not in SERVING_ITEMS:
+                raise CatalogError(f"{where}: field 'unstated' has {item!r}; valid: {', '.join(SERVING_ITEMS)}")
+        if entry["unstated"] and not str(entry.get("unstated_why", "")).strip():
+            raise CatalogError(f"{where}: field 'unstated_why' must say what is missing when 'unstated' is not empty")
+        models_ = entry.get("models", {})
+        if not isinstance(models_, dict) or not all(isinstance(m, dict) for m in models_.values()):
+            raise CatalogError(f"{where}: field 'models' must be a table of model tables")
+        if not entry["rows"]:
+            raise CatalogError(f"{where}: field 'rows' must list one or more cases")
+        defaults = {k: v for k, v in entry.items() if k in _SERVING_ROW}
+        rows = []
+        for index, raw in enumerate(entry["rows"], start=1):
+            at = f"{where}: row {index}"
+            if not isinstance(raw, dict):
+                raise CatalogError(f"{at}: must be an inline table, got {raw!r}")
+            unknown = set(raw) - set(_SERVING_ROW)
+            if unknown:
+                raise CatalogError(f"{at}: unknown field {sorted(unknown)[0]!r}; valid: {', '.join(_SERVING_ROW)}")
+            row = defaults | raw
+            for field, kind in _SERVING_ROW.items():
+                if field not in row:
+                    raise CatalogError(f"{at}: missing field {field!r} (on the row or the set)")
+                value = row[field]
+                if kind is str:
+                    ok = isinstance(value, str) and bool(value)
+                else:
+                    ok = (isinstance(value, int) if kind is int else isinstance(value, (int, float))) \
+                        and not isinstance(value, bool) and value > 0
+                if not ok:
+                    want = {str: "a non-empty string", int: "a positive integer", float: "a positive number"}[kind]
+                    raise CatalogError(f"{at}: field {field!r} must be {want}, got {value!r}")
+            for field, valid in (("gpu", tuple(known_gpus)), ("weight_dtype", WEIGHT_DTYPES),
+                                 ("kv_dtype", KV_DTYPES), ("metric", SERVING_METRICS)):
+                if row[field] not in valid:
+                    raise CatalogError(f"{at}: field {field!r} is {row[field]!r}; valid: {', '.join(valid)}")
+            if row["model"] not in models_ and row["model"] not in models():
+                raise CatalogError(f"{at}: field 'model' is {row['model']!r}: neither in the set's 'models' nor "
+                                   f"in catalogs/models.toml")
+            rows.append(row)
+        out.append(dict(entry, rows=rows, models=models_, exact=not entry["unstated"]))
+    return tuple(out)
+
+
 _SYSTEM_POSITIVE = ("scaleup_size", "scaleup_gb_s", "scaleup_latency_us", "scaleout_gb_s", "scaleout_latency_us")
 
 
@@ -439,7 +509,7 @@ def versions() -> dict[str, str]:
 
 def reload() -> None:
     """Forget loaded catalogs (after ``$TSIZE_CATALOGS`` or a file changed)."""
-    for loader in (models, gpus, precisions, optimizers, measurements, _systems_file):
+    for loader in (models, gpus, precisions, optimizers, measurements, published_serving, _systems_file):
         loader.cache_clear()
 
 
