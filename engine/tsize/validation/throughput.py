@@ -141,5 +141,5 @@ def markdown(cases: list[Case]) -> str:
 def _group(case: Case) -> str:
     """The published source of a case, with the GPU where one source measured several ("mpt h100")."""
     parts = case.id.split("-")
-    gpu = next((p for p in parts if p in ("a100", "h100")), "")
+    gpu = next((p for p in parts if p in ("a100", "h100", "b200")), "")
     return f"{parts[0]} {gpu}".strip()
