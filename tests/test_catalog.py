@@ -97,6 +97,8 @@ def test_error_names_file_entry_and_field_for_empty_source(catalog_copy):
      r"gpus\.toml: entry 'nvidia_h\d+_\w+': field 'bf16_tflops' must be a positive number"),
     ("optimizers", 'id = "adam"\n', 'id = "adamw"\n', r"optimizers\.toml: entry 'adamw': duplicate id 'adamw'"),
     ("precisions", "grad_bits = 32\n", "", r"precisions\.toml: entry 'fp32': missing required field 'grad_bits'"),
+    ("precisions", 'attention_peak = "bf16"\n', 'attention_peak = "bf8"\n',
+     r"precisions\.toml: entry 'mixed-fp8': field 'attention_peak' is 'bf8'; valid: "),
     ("models", "n_head = 25\n", "n_head = 24\n",
      r"models\.toml: entry 'gpt2-xl': n_head=24 does not divide d_model=1600"),
     ("measurements", "values = [2269,", "values = [-2269,",

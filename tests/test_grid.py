@@ -43,6 +43,20 @@ def test_resolve_expands_categories_along_their_axes():
     assert p < g and np.squeeze(peak).tolist() == [[989e12, 312e12], [67e12, 19.5e12]]  # [precision][gpu]
 
 
+
+def test_mixed_fp8_attention_runs_at_the_bf16_rate():
+    """Transformer Engine keeps the attention core in bf16 (recipe fp8_dpa defaults to False): on an H100 SXM the
+    GEMMs of mixed-fp8 run at the FP8 peak (1,979 TFLOP/s) x the measured fraction 794.5 / 989, the attention core
+    at the bf16 peak (989) x the same fraction, 794.5 TFLOP/s; other recipes' attention runs at their GEMM rate."""
+    grid = Grid({"model": [catalog.models()["gpt2"]], "gpu": ["nvidia_h100_sxm"],
+                 "precision": ["mixed-fp8", "amp-bf16"]})
+    x = grid.resolve(grid.full_box)
+    assert np.squeeze(x["peak_flops_per_s"]).tolist() == [1979e12, 989e12]
+    assert np.squeeze(x["attention_peak_flops_per_s"]).tolist() == [989e12, 989e12]
+    np.testing.assert_allclose(np.squeeze(x["matmul_flops_per_s"]), [1979e12 * 794.5 / 989, 794.5e12], rtol=1e-12)
+    np.testing.assert_allclose(np.squeeze(x["attention_matmul_flops_per_s"]), [794.5e12, 794.5e12], rtol=1e-12)
+
+
 def test_effective_seq_len_falls_back_to_n_ctx():
     models = catalog.models()
     grid = Grid({"model": [models["gpt2"], models["llama-2-7b"]], "seq_len": [0, 256]})

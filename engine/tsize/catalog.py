@@ -71,6 +71,7 @@ class Precision:
     id: str
     dtype: str
     peak: str
+    attention_peak: str  # the dense peak the attention core (Q.K^T, P.V) runs at; ``peak`` unless stated
     param_bits: float
     grad_bits: float
     master_bits: float
@@ -249,15 +250,18 @@ def precisions() -> dict[str, Precision]:
         where = f"{path}: entry {entry['id']!r}"
         if entry["dtype"] not in DTYPES:
             raise CatalogError(f"{where}: field 'dtype' is {entry['dtype']!r}; valid: {', '.join(DTYPES)}")
-        if entry["peak"] not in PEAK_FIELDS:
-            raise CatalogError(f"{where}: field 'peak' is {entry['peak']!r}; valid: {', '.join(PEAK_FIELDS)}")
+        for field in ("peak", "attention_peak"):
+            value = entry.get(field, entry["peak"])
+            if value not in PEAK_FIELDS:
+                raise CatalogError(f"{where}: field {field!r} is {value!r}; valid: {', '.join(PEAK_FIELDS)}")
         default_for = entry.get("default_for")
         if default_for is not None:
             if default_for != entry["dtype"] or default_for in defaults:
                 raise CatalogError(f"{where}: field 'default_for' must be its own dtype, once per dtype")
             defaults.add(default_for)
         out[entry["id"]] = Precision(
-            id=entry["id"], dtype=entry["dtype"], peak=entry["peak"], default_for=default_for,
+            id=entry["id"], dtype=entry["dtype"], peak=entry["peak"],
+            attention_peak=entry.get("attention_peak", entry["peak"]), default_for=default_for,
             description=entry["description"], source=entry["source"], **{b: float(entry[b]) for b in _BITS},
         )
     if defaults != set(DTYPES):

@@ -52,10 +52,11 @@ GPU_FIELDS = ("gpu_memory_bytes", "gpu_tdp_w", "gpu_price_usd", "gpu_cloud_usd_p
 #: ``scaleup_latency_s`` [s], ``scaleout_bytes_per_s`` per GPU [B/s], ``scaleout_latency_s`` [s]; ``kernel_s`` the
 #: shortest time one kernel takes in a stream of back-to-back launches [s] (serving's per-kernel floor);
 #: ``flash1_fraction`` ... ``flash3_fraction`` fraction of the dense peak FlashAttention-1/-2/-3 reach [1] (NaN:
-#: unpublished for the GPU, the GEMM roofline is used).
+#: unpublished for the GPU, the GEMM roofline is used); ``attention_peak_flops_per_s`` and
+#: ``attention_matmul_flops_per_s``: the dense peak and measured rate at the recipe's ``attention_peak`` [FLOP/s].
 SYSTEM_FIELDS = ("hbm_bytes_per_s", "hbm_efficiency", "matmul_flops_per_s", "scaleup_size", "scaleup_bytes_per_s",
                  "scaleup_latency_s", "scaleout_bytes_per_s", "scaleout_latency_s", "kernel_s", "flash1_fraction",
-                 "flash2_fraction", "flash3_fraction")
+                 "flash2_fraction", "flash3_fraction", "attention_peak_flops_per_s", "attention_matmul_flops_per_s")
 NUMERIC_INPUTS = ("flash", "flash_generation", "dropout", "dropout_mask_bytes", "recompute", "grad_accum", "seq_len",
                   "batch_size", "n_gpus", "tokens", "assumed_mfu", "pue", "usd_per_kwh", "tp", "pp", "zero_stage",
                   "sequence_parallel", "overhead_bytes", "allocator_slack", "iter_time_s", "global_batch_size",
@@ -664,13 +665,16 @@ def _times(x, s, out) -> None:
                                       d_ff=_expert_d_ff(x), gated_mlp=x["gated_mlp"], n_experts=x["n_experts"],
                                       top_k=x["top_k"], tp=tp, act_bytes=a, **gpu) + mla * step.mla_linear_time_s(
         tokens=tokens, d_model=d, n_head=H, **_mla_widths(x), tp=tp, act_bytes=a, **gpu)
-    kernel = step.attention_kernel_flops_per_s(generation=x["flash_generation"], peak_flops_per_s=s["peak_fs"],
+    # the attention core at the recipe's attention peak (mixed-fp8: Transformer Engine keeps it in bf16)
+    kernel = step.attention_kernel_flops_per_s(generation=x["flash_generation"],
+                                               peak_flops_per_s=x["attention_peak_flops_per_s"],
                                                flash1_fraction=x["flash1_fraction"],
                                                flash2_fraction=x["flash2_fraction"],
                                                flash3_fraction=x["flash3_fraction"])
     attn_fwd = step.attention_core_time_s(batch_size=B, seq_len=T, n_head=H, head_dim=x["qk_dim"],
                                           v_head_dim=x["v_dim"], tp=tp, act_bytes=a, flash=flash,
-                                          kernel_flops_per_s=kernel, **gpu)
+                                          kernel_flops_per_s=kernel,
+                                          **{**gpu, "matmul_flops_per_s": x["attention_matmul_flops_per_s"]})
     attn_bwd = step.attention_core_backward_time_s(forward_time_s=attn_fwd, flash=flash)
     elementwise = dict(d_model=d, d_ff=_expert_d_ff(x) * np.asarray(x["top_k"]), gated_mlp=x["gated_mlp"], act_bytes=a,
                        residual_bytes=s["r_bytes"], tp=tp, sequence_parallel=x["sequence_parallel"],

@@ -194,12 +194,17 @@ class Grid:
         self._put("gpu_price_usd", "gpu", [g.price_usd for g in gpus])
         self._put("gpu_cloud_usd_per_hour", "gpu", [g.cloud_usd_per_hour for g in gpus])
         self._peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
+        self._attention_peak = np.array([[g.peak_flops_per_s.get(r.attention_peak, math.nan) for r in recipes]
+                                         for g in gpus])
         # step-time facts: per GPU (HBM, measured matmul fraction) and per GPU x system (fabrics)
         rates = [catalog.rates(g.id) for g in gpus]
         self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
         self._put("hbm_efficiency", "gpu", [r.hbm_efficiency for r in rates])
         self._put("kernel_s", "gpu", [r.kernel_s for r in rates])
-        self._matmul = self._peak * np.array([r.matmul_fraction for r in rates])[:, None]
+        fraction = np.array([r.matmul_fraction for r in rates])[:, None]
+        self._matmul = self._peak * fraction
+        # the attention core runs at the recipe's attention_peak (mixed-fp8: bf16) x the same measured fraction
+        self._attention_matmul = self._attention_peak * fraction
         systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
         self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
                         for field in FABRIC_FIELDS}
@@ -249,6 +254,10 @@ class Grid:
         x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
         matmul = self._matmul[g0:g1, p0:p1]
         x["matmul_flops_per_s"] = (matmul if g < p else matmul.T).reshape(shape)
+        for name, table in (("attention_peak_flops_per_s", self._attention_peak),
+                            ("attention_matmul_flops_per_s", self._attention_matmul)):
+            part = table[g0:g1, p0:p1]
+            x[name] = (part if g < p else part.T).reshape(shape)
         y = self._axis["system"]
         y0, y1 = box[y]
         shape = [1] * len(box)
