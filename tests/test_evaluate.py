@@ -52,3 +52,20 @@ def test_hand_worked_gpt2_point():
     assert int(np.squeeze(out["params_total"])) == 124_439_808
     assert float(np.squeeze(out["flops_forward"])) == 284_812_800 * 1024
     assert float(np.squeeze(out["flops_backward"])) == 2 * 284_812_800 * 1024
+
+
+def test_training_only_box_skips_serving_with_the_same_values():
+    """A box without serve points short-cuts the serving stage: its serving outputs are exactly what the full
+    stage gives the train rows of a mixed box (NaN, flags false), and every other output is unchanged."""
+    models = catalog.models()
+    axes = {"model": [models["llama-2-7b"]], "gpu": ["nvidia_h100_sxm", "nvidia_a100_80gb_sxm"], "tp": [1, 2]}
+    train_only = Grid(dict(axes, mode=["train"])).evaluate()
+    mixed = Grid(dict(axes, mode=["train", "serve"])).evaluate()
+    m = INPUT_NAMES.index("mode")
+    for name in OUTPUT_NAMES:
+        got = np.broadcast_to(train_only[name], Grid(dict(axes, mode=["train"])).shape)
+        full = np.take(np.broadcast_to(mixed[name], Grid(dict(axes, mode=["train", "serve"])).shape), [0], axis=m)
+        np.testing.assert_array_equal(got, full, err_msg=name)
+    assert np.isnan(train_only["ttft_s"]).all() and not np.any(train_only["serving_fits"])
+    assert np.isfinite(np.take(np.broadcast_to(mixed["ttft_s"], Grid(dict(axes, mode=["train", "serve"])).shape),
+                               [1], axis=m)).all()

@@ -20,7 +20,7 @@ import numpy as np
 
 from tsize.formulas import (activations, comm, compute, flops, memory, parallel, params, pipeline, sequence,
                             serving, step, training)
-from tsize.registry import OUTPUT_NAMES, PRECISION_BITS
+from tsize.registry import OUTPUT_NAMES, OUTPUTS, PRECISION_BITS
 
 #: Bytes per tensor record in PyTorch's zip checkpoint format (local header
 #: ~30 B + name ~30 B + padding to 64-byte alignment ~32 B, central-directory
@@ -447,6 +447,11 @@ def _serving(x, s, out) -> None:
     costs are NaN at invalid input (context longer than the model, a weight
     format the GPU cannot run, concurrency 0, tp that cannot split the heads).
     """
+    serve = np.asarray(x["serve"]) == 1
+    if not serve.any():  # a training-only box: every serving output is NaN (flags false), at the mode's shape
+        out.update({o.name: np.full(serve.shape, False) if o.dtype == "bool" else np.full(serve.shape, np.nan)
+                    for o in OUTPUTS if o.tier == "servings" and o.stored})
+        return
     with np.errstate(divide="ignore", invalid="ignore"):  # concurrency 0: masked to NaN below
         _serving_point(x, s, out)
 
