@@ -193,24 +193,28 @@ class Grid:
         self._put("gpu_tdp_w", "gpu", [g.tdp_w for g in gpus])
         self._put("gpu_price_usd", "gpu", [g.price_usd for g in gpus])
         self._put("gpu_cloud_usd_per_hour", "gpu", [g.cloud_usd_per_hour for g in gpus])
-        self._peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
-        self._attention_peak = np.array([[g.peak_flops_per_s.get(r.attention_peak, math.nan) for r in recipes]
-                                         for g in gpus])
+        peak = np.array([[g.peak_flops_per_s.get(r.peak, math.nan) for r in recipes] for g in gpus])
+        attention_peak = np.array([[g.peak_flops_per_s.get(r.attention_peak, math.nan) for r in recipes]
+                                   for g in gpus])
         # step-time facts: per GPU (HBM, measured matmul fraction) and per GPU x system (fabrics)
         rates = [catalog.rates(g.id) for g in gpus]
         self._put("hbm_bytes_per_s", "gpu", [g.memory_bandwidth_bytes_per_s for g in gpus])
         self._put("hbm_efficiency", "gpu", [r.hbm_efficiency for r in rates])
         self._put("kernel_s", "gpu", [r.kernel_s for r in rates])
         fraction = np.array([r.matmul_fraction for r in rates])[:, None]
-        self._matmul = self._peak * fraction
-        # the attention core runs at the recipe's attention_peak (mixed-fp8: bf16) x the same measured fraction
-        self._attention_matmul = self._attention_peak * fraction
+        # inputs that depend on the GPU and one other axis: {axis: {field: [gpu x axis] table}}
+        self._by_gpu_and: dict[str, dict[str, np.ndarray]] = {
+            # the attention core runs at the recipe's attention_peak (mixed-fp8: bf16) x the same measured fraction
+            "precision": {"peak_flops_per_s": peak, "matmul_flops_per_s": peak * fraction,
+                          "attention_peak_flops_per_s": attention_peak,
+                          "attention_matmul_flops_per_s": attention_peak * fraction}}
         systems = [[catalog.system_for(g.id, name) for name in self.values["system"]] for g in gpus]
-        self._fabric = {field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
-                        for field in FABRIC_FIELDS}
+        self._by_gpu_and["system"] = {
+            field: np.array([[getattr(sy, field) for sy in row] for row in systems], dtype=np.float64)
+            for field in FABRIC_FIELDS}
         self._put("flash", "attention", [FLASH_GENERATION[a] > 0 for a in self.values["attention"]], np.int64)
         self._put("flash_generation", "attention", [FLASH_GENERATION[a] for a in self.values["attention"]], np.int64)
-        for i, name in enumerate(("flash1_fraction", "flash2_fraction", "flash3_fraction")):
+        for i, name in enumerate(catalog.ATTENTION_FRACTIONS):
             self._put(name, "gpu", [r.attention_fractions[i] for r in rates])
         self._put("recompute", "recompute", [RECOMPUTE.index(r) for r in self.values["recompute"]], np.int64)
         for name in BOOLEAN:
@@ -234,8 +238,8 @@ class Grid:
         self._put("gpu_memory_utilization", "gpu_memory_utilization", self.values["gpu_memory_utilization"])
         # serving computes at the weight format's dtype: its peak there times the GPU's measured matmul fraction
         ratio = [catalog.rates(g.id).matmul_fraction for g in gpus]
-        self._serving_rate = np.array([[format_peak(g, w) * r for w in self.values["weight_dtype"]]
-                                       for g, r in zip(gpus, ratio)])
+        self._by_gpu_and["weight_dtype"] = {"serving_matmul_flops_per_s": np.array(
+            [[format_peak(g, w) * r for w in self.values["weight_dtype"]] for g, r in zip(gpus, ratio)])}
 
     def _along(self, vector: np.ndarray, axis: int, box: Box) -> np.ndarray:
         start, stop = box[axis]
@@ -246,31 +250,16 @@ class Grid:
     def resolve(self, box: Box) -> dict[str, np.ndarray]:
         """Resolved inputs of one box, each shaped to broadcast over it."""
         x = {field: self._along(vec, axis, box) for field, (axis, vec) in self._vectors.items()}
-        g, p = self._axis["gpu"], self._axis["precision"]
-        (g0, g1), (p0, p1) = box[g], box[p]
-        shape = [1] * len(box)
-        shape[g], shape[p] = g1 - g0, p1 - p0
-        peak = self._peak[g0:g1, p0:p1]
-        x["peak_flops_per_s"] = (peak if g < p else peak.T).reshape(shape)
-        matmul = self._matmul[g0:g1, p0:p1]
-        x["matmul_flops_per_s"] = (matmul if g < p else matmul.T).reshape(shape)
-        for name, table in (("attention_peak_flops_per_s", self._attention_peak),
-                            ("attention_matmul_flops_per_s", self._attention_matmul)):
-            part = table[g0:g1, p0:p1]
-            x[name] = (part if g < p else part.T).reshape(shape)
-        y = self._axis["system"]
-        y0, y1 = box[y]
-        shape = [1] * len(box)
-        shape[g], shape[y] = g1 - g0, y1 - y0
-        for field, table in self._fabric.items():
-            part = table[g0:g1, y0:y1]
-            x[field] = (part if g < y else part.T).reshape(shape)
-        w = self._axis["weight_dtype"]
-        (w0, w1) = box[w]
-        shape = [1] * len(box)
-        shape[g], shape[w] = g1 - g0, w1 - w0
-        rate = self._serving_rate[g0:g1, w0:w1]
-        x["serving_matmul_flops_per_s"] = (rate if g < w else rate.T).reshape(shape)
+        g = self._axis["gpu"]
+        g0, g1 = box[g]
+        for other, tables in self._by_gpu_and.items():
+            o = self._axis[other]
+            o0, o1 = box[o]
+            shape = [1] * len(box)
+            shape[g], shape[o] = g1 - g0, o1 - o0
+            for field, table in tables.items():
+                part = table[g0:g1, o0:o1]
+                x[field] = (part if g < o else part.T).reshape(shape)
         return x
 
     def evaluate(self, box: Box | None = None) -> dict[str, np.ndarray]:
