@@ -426,8 +426,7 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
             if tier == "points" and parts is not None:
                 fits = _ingest(con, f"INSERT INTO points SELECT {sweep_id}, {cols} FROM chunk", parts, bar)
                 continue
-            writer = _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk")
-            try:
+            with _Writer(con, f"INSERT INTO {tier} SELECT {sweep_id}, {cols} FROM chunk") as writer:
                 for box in _tier_boxes(grid, tier, chunk_points):
                     values = grid.evaluate(box) if tier == "points" else None  # once: the chunk and its fit count
                     chunk = _arrow_chunk(grid, tier, box, values)
@@ -435,10 +434,6 @@ def write(spec: Spec, *, path: str | Path | None = None, chunk_points: int = CHU
                     if tier == "points":
                         fits += fit_count(grid, box, chunk, values)
                         bar.advance(chunk.num_rows)
-            except BaseException:
-                writer.abort()
-                raise
-            writer.close()
         seconds = time.perf_counter() - started
         axes = {name: [str(v) for v in grid.labels(name)] for name in INPUT_NAMES}
         con.execute("BEGIN TRANSACTION")
@@ -466,8 +461,8 @@ def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
     """
     import pyarrow.parquet as pq
 
-    writer, fits = _Writer(con, sql), 0
-    try:
+    fits = 0
+    with _Writer(con, sql) as writer:
         for part in parts:
             with pq.ParquetFile(part) as source:
                 fits += json.loads(source.metadata.metadata[b"tsize"])["fits"]  # counted by the worker (fit_count)
@@ -475,10 +470,6 @@ def _ingest(con, sql: str, parts: Iterable[Path], bar) -> int:
                     chunk = source.read_row_group(group)
                     writer.put(chunk)
                     bar.advance(chunk.num_rows)
-    except BaseException:
-        writer.abort()
-        raise
-    writer.close()
     return fits
 
 
@@ -553,6 +544,16 @@ class _Writer:
             self.close()
         except BaseException:
             pass
+
+    def __enter__(self) -> _Writer:
+        return self
+
+    def __exit__(self, kind, error, traceback) -> None:
+        """Close (raising an insert's error) when the block ended normally; :meth:`abort` when it raised."""
+        if kind is None:
+            self.close()
+        else:
+            self.abort()
 
 
 # ---------------------------------------------------------------------------
